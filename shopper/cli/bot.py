@@ -1,0 +1,3 @@
+"""Commands of the bot area (filled in by its issue)."""
+
+commands: list = []

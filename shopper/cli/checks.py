@@ -1,0 +1,3 @@
+"""Commands of the checks area (filled in by its issue)."""
+
+commands: list = []

@@ -1,0 +1,3 @@
+"""Commands of the submit area (filled in by its issue)."""
+
+commands: list = []

@@ -1,0 +1,3 @@
+"""Commands of the world area (filled in by its issue)."""
+
+commands: list = []
