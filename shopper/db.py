@@ -265,9 +265,20 @@ def migrate(db: sqlite_utils.Database, target: int = SCHEMA_VERSION) -> int:
         )
     for version in range(current + 1, target + 1):
         log.info("upgrading database schema to version %d", version)
-        with db.conn:
+        # sqlite-utils commits after each DDL statement, so a transaction cannot undo a failed
+        # step; a snapshot can. A half-upgraded file would be worse than an old one.
+        snapshot = sqlite3.connect(":memory:")
+        db.conn.backup(snapshot)
+        try:
             MIGRATIONS[version - 1](db)
             db.execute(f"PRAGMA user_version = {version}")
+            db.conn.commit()
+        except BaseException:
+            db.conn.rollback()
+            snapshot.backup(db.conn)
+            raise
+        finally:
+            snapshot.close()
     return schema_version(db)
 
 

@@ -131,7 +131,7 @@ def render(template: str, **context) -> str:
 
 
 def _header_lines(text: str, header: str) -> list[int]:
-    pattern = re.compile(r"^\s*\[\[\s*" + re.escape(header).replace(r"\.", r"\s*\.\s*") + r"\s*\]\]", re.M)
+    pattern = re.compile(r"^[ \t]*\[\[\s*" + re.escape(header).replace(r"\.", r"\s*\.\s*") + r"\s*\]\]", re.M)
     return [text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text)]
 
 
@@ -205,7 +205,10 @@ def parse_site(text: str, path: Path) -> Site:
         # "{{ env.SHOPPER_DEMO_URL }}/jtw/" and the world sets SHOPPER_DEMO_URL.
         homepage = _jinja.from_string(data["homepage"]).render(env=os.environ)
     except jinja2.TemplateError as err:
-        raise ShopperError(f"{path}: homepage template: {err}") from err
+        raise ShopperError(
+            f"{path}: homepage {data['homepage']!r}: {err}; set the variable it names "
+            "(the demo sites need SHOPPER_DEMO_URL, which `shopper world` prints)"
+        ) from err
     site = Site(
         id=data["id"],
         name=data["name"],
