@@ -1,0 +1,98 @@
+"""Build the bot: the Telegram Application with its gate, handlers and error handler.
+
+The gate runs before every handler (group -1): allowlisted users pass, a stranger gets one polite
+refusal ever (see `bot.access`) and nothing else. Handlers find the database, config, allowlist
+and captcha relay in `application.bot_data`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import commands
+from bot.access import Access, record_stranger
+from bot.messages import text
+from bot.pushes import Pusher
+from bot.relay import DEFAULT_TIMEOUT, TelegramSolver
+
+log = logging.getLogger(__name__)
+
+MENU = ["help", "agencies", "scenarios", "test", "status", "findings", "score", "ranking", "letter", "campaign"]
+
+
+async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Let allowlisted users through; refuse a stranger once, log every attempt."""
+    user = update.effective_user
+    access: Access = context.application.bot_data["access"]
+    if user is not None and access.get(user.id) is not None:
+        return
+    if user is None:  # channel posts and the like: nobody to answer
+        raise ApplicationHandlerStop
+    db = context.application.bot_data["db"]
+    message = update.effective_message
+    first = record_stranger(db, user.id, user.username or user.full_name, message.text if message else None)
+    if update.callback_query is not None:
+        await update.callback_query.answer()
+    if first and update.effective_chat is not None:
+        await context.bot.send_message(update.effective_chat.id, text("zh", "refusal"))
+    raise ApplicationHandlerStop
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("handling an update failed: %s", context.error, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        access: Access = context.application.bot_data["access"]
+        user = access.get(update.effective_user.id) if update.effective_user else None
+        try:
+            await context.bot.send_message(update.effective_chat.id, text(user.lang if user else "zh", "error"))
+        except Exception:  # the error reply is a courtesy; never loop on it
+            log.debug("could not send the error reply", exc_info=True)
+
+
+async def _post_init(application: Application) -> None:
+    application.bot_data["solver"].bot = application.bot
+    try:
+        await application.bot.set_my_commands([BotCommand(c, c) for c in MENU])
+    except Exception as err:  # a menu is nice to have; the commands work without it
+        log.info("could not set the command menu: %s", err)
+
+
+def build_application(db, config, *, token: str, base_url: str | None = None, base_file_url: str | None = None,
+                      relay_timeout: float | None = None, push_interval: float = 1.0) -> Application:
+    """The bot, ready for `bot.run.serve`. `base_url`/`base_file_url` point it at another Bot API
+    server (a local one, or the tests' stand-in)."""
+    access = Access.from_config(config)
+    builder = ApplicationBuilder().token(token).concurrent_updates(True).post_init(_post_init)
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    application = builder.build()
+    if relay_timeout is None:
+        relay_timeout = float(config.get("bot", "relay_timeout", DEFAULT_TIMEOUT)) if config else DEFAULT_TIMEOUT
+    solver = TelegramSolver(db, access, timeout=relay_timeout)
+    application.bot_data.update(
+        db=db, config=config, access=access, solver=solver,
+        pusher=Pusher(db, config, access, application.bot, interval=push_interval),
+    )
+    application.add_handler(TypeHandler(Update, gate), group=-1)
+    for name, callback in commands.COMMANDS.items():
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(commands.on_test_choice, pattern=rf"^{commands.CALLBACK_TEST}\|"))
+    application.add_handler(MessageHandler(filters.COMMAND, commands.cmd_help))  # unknown commands
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, commands.on_text))
+    application.add_error_handler(on_error)
+    return application
