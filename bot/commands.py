@@ -8,9 +8,9 @@ supervisors only and are written to the audit table.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
-import json
 import logging
 import re
 import tomllib
@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot.access import Access, User, audit
+from bot.access import User, audit
 from bot.messages import text, usage
 from shopper.clock import from_iso, get_clock, to_iso
+from shopper.errors import ShopperError
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,12 @@ def local_time(iso: str | None, zone: ZoneInfo) -> str:
         return iso
 
 
-def current_period(config) -> str:
+def current_period(config, db=None) -> str:
+    """The period to show: scoring's newest period with findings when it can tell, else this
+    quarter in the office's zone."""
+    scoring = optional("shopper.scoring")
+    if db is not None and scoring is not None and hasattr(scoring, "latest_period"):
+        return str(scoring.latest_period(db))
     local = get_clock().now().astimezone(office_zone(config))
     return f"{local.year}Q{(local.month - 1) // 3 + 1}"
 
@@ -104,6 +110,8 @@ def list_scenarios(config) -> dict[str, dict]:
 def as_dict(obj) -> dict:
     if isinstance(obj, dict):
         return obj
+    if callable(getattr(obj, "as_dict", None)):  # scoring's results know their published form
+        return obj.as_dict()
     if dataclasses.is_dataclass(obj):
         return dataclasses.asdict(obj)
     if hasattr(obj, "_asdict"):
@@ -119,6 +127,8 @@ def _pick(d: dict, *names, default=None):
 
 
 def _num(value) -> str:
+    if value is None or value == "":
+        return "—"
     return f"{value:.1f}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -273,11 +283,11 @@ def _score_lines(db, config, period: str, agency: str | None) -> list[str]:
                 continue
             total = _pick(d, "total", "score", "value", default="")
             parts = _pick(d, "parts", default={}) or {}
+            detail = ""
             if isinstance(parts, dict):
-                detail = " ".join(f"{k} {_num(as_dict(v).get('value', v) if not isinstance(v, (int, float)) else v)}"
-                                  for k, v in parts.items())
-            else:
-                detail = ""
+                detail = " ".join(
+                    f"{(v.get('name') if isinstance(v, dict) else None) or k} "
+                    f"{_num(v.get('value') if isinstance(v, dict) else v)}" for k, v in parts.items())
             lines.append(f"{aid}: {_num(total)}  {detail}".rstrip())
     if not lines:
         for aid, parts in _scores_from_table(db, period).items():
@@ -298,7 +308,7 @@ async def cmd_score(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if agency and agency_row(db, agency) is None:
         await say(update, text(user.lang, "unknown_agency", agency=agency))
         return
-    period = current_period(config)
+    period = current_period(config, db)
     lines = _score_lines(db, config, period, agency)
     await say(update, f"{period}\n" + "\n".join(lines) if lines else text(user.lang, "no_scores", period=period))
 
@@ -309,15 +319,17 @@ async def cmd_ranking(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if context.args:
         await say(update, usage(user.lang, "ranking"))
         return
-    period = current_period(config)
+    period = current_period(config, db)
     lines = []
     for name in ("shopper.scoring", "shopper.ranking"):
         module = optional(name)
         if module is not None and hasattr(module, "ranking"):
             for i, row in enumerate(module.ranking(db, period), 1):
                 d = as_dict(row)
-                lines.append(f"{_pick(d, 'rank', default=i)}. {_pick(d, 'agency_id', 'agency', default='?')} "
-                             f"{_pick(d, 'name', default='')} {_num(_pick(d, 'total', 'score', 'value', default=''))}")
+                rank = d["rank"] if "rank" in d else i
+                lines.append(f"{rank if rank is not None else '—'}. {_pick(d, 'agency_id', 'agency', default='?')} "
+                             f"{_pick(d, 'name', default='')} {_num(_pick(d, 'total', 'score', 'value', default=''))} "
+                             f"{d.get('movement_label') or ''}".rstrip())
             break
     if not lines:
         totals = {aid: sum(v for v in parts.values() if isinstance(v, (int, float)))
@@ -368,6 +380,10 @@ async def start_test(context, chat_id: int, user: User, agency: str, scenario: s
     found = list_scenarios(config)
     if scenario not in found:
         return text(user.lang, "unknown_scenario", scenario=scenario)
+    try:
+        site = _load_site(db, config, agency)
+    except ShopperError as err:  # no site file yet, or a broken one: say so before anything runs
+        return text(user.lang, "test_failed", error=str(err)[:500])
     submission = optional("shopper.submission")
     if submission is None or found[scenario]["obj"] is None:
         return text(user.lang, "not_available", what="/test" if user.lang == "en" else "发起测试")
@@ -376,7 +392,6 @@ async def start_test(context, chat_id: int, user: User, agency: str, scenario: s
 
     async def run() -> None:
         try:
-            site = _load_site(db, config, agency)
             row = await submission.submit(db, config, site, found[scenario]["obj"], started_by=str(user.id), solver=solver)
         except Exception as err:  # the engine records failures itself; the supervisor hears why
             log.warning("test %s/%s started by %s failed: %s", agency, scenario, user.id, err)
@@ -458,7 +473,10 @@ async def cmd_letter(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     from shopper.config import home
 
     out_dir = home() / "letters" / get_clock().now().strftime("%Y%m%dT%H%M%S")
-    paths = [Path(p) for p in letters.write_letters(db, out_dir, agency=agency, pdf=True, config=config)]
+    # Letters render in Chromium: off the event loop, so the bot keeps answering meanwhile.
+    written = await asyncio.to_thread(letters.write_letters, db, out_dir, agency=agency, pdf=True,
+                                      lang=user.lang, config=config)
+    paths = [Path(p) for p in written]
     pdfs = [p for p in paths if p.suffix.lower() == ".pdf"] or paths
     if not pdfs:
         await say(update, text(user.lang, "letter_none", agency=agency))
@@ -469,7 +487,11 @@ async def cmd_letter(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                                                           caption=text(user.lang, "letter_caption", agency=agency))
 
 
-CAMPAIGN_ACTIONS = ("start", "pause", "resume", "stop")
+CAMPAIGN_STATES = {"start": "running", "pause": "paused", "resume": "running"}
+
+
+def _campaign_line(c: dict) -> str:
+    return f"{c['name']} · {c.get('state')} · {c.get('starts_on') or ''}–{c.get('ends_on') or ''} · {c.get('owner') or ''}"
 
 
 async def cmd_campaign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -482,29 +504,26 @@ async def cmd_campaign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     args = context.args or []
     if not args or args == ["list"]:
         rows = list(db["campaigns"].rows_where(order_by="created_at desc", limit=20))
-        if not rows:
-            await say(update, text(user.lang, "campaign_list_empty"))
-            return
-        await say(update, "\n".join(f"{r['name']} · {r.get('state')} · {r.get('starts_on') or ''}–{r.get('ends_on') or ''}"
-                                    f" · {r.get('owner') or ''}" for r in rows))
+        await say(update, "\n".join(map(_campaign_line, rows)) if rows else text(user.lang, "campaign_list_empty"))
         return
-    if len(args) != 2 or args[0] not in CAMPAIGN_ACTIONS:
+    if len(args) != 2 or args[0] not in (*CAMPAIGN_STATES, "status"):
         await say(update, usage(user.lang, "campaign"))
         return
-    if not user.is_supervisor:
-        await say(update, text(user.lang, "viewer_only", command="/campaign " + args[0]))
-        return
     action, name = args
-    function = getattr(campaigns, action, None) or getattr(campaigns, f"{action}_campaign", None)
-    if function is None:
-        await say(update, text(user.lang, "not_available", what=f"/campaign {action}"))
-        return
-    audit(db, user.id, user.name, f"campaign.{action}", {"name": name})
     try:
-        result = function(db, name)
-        if hasattr(result, "__await__"):
-            await result
-    except Exception as err:  # ShopperError and friends carry a message meant for people
+        if action == "status":
+            found = campaigns.status(db, name)
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(found["counts"].items()))
+            await say(update, f"{_campaign_line(found['campaign'])}\n{counts or '—'}"
+                              + (f"\nnext: {local_time(found.get('next_at'), office_zone(config))}" if found.get("next_at") else ""))
+            return
+        if not user.is_supervisor:
+            await say(update, text(user.lang, "viewer_only", command="/campaign " + action))
+            return
+        campaigns.get(db, name)  # an unknown name is told, not audited
+        audit(db, user.id, user.name, f"campaign.{action}", {"name": name})
+        campaigns.set_state(db, name, CAMPAIGN_STATES[action])
+    except ShopperError as err:  # carries a message meant for people (unknown name, campaign done)
         await say(update, str(err)[:500])
         return
     await say(update, text(user.lang, "campaign_done", name=name, action=action))

@@ -18,7 +18,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/score [部门] — 本季度得分\n"
             "/ranking — 本季度排名\n"
             "/letter 部门 — 发送整改通知书（PDF）\n"
-            "/campaign — 测试批次（list / start / pause / resume）\n"
+            "/campaign — 测试批次（list / status / start / pause / resume）\n"
             "/help — 本帮助\n"
             "验证码或短信验证码请求出现时，直接回复所看到的字符即可。"
         ),
@@ -77,7 +77,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/score [AGENCY] — this quarter's score\n"
             "/ranking — this quarter's ranking\n"
             "/letter AGENCY — send the compliance letter (PDF)\n"
-            "/campaign — campaigns (list / start / pause / resume)\n"
+            "/campaign — campaigns (list / status / start / pause / resume)\n"
             "/help — this help\n"
             "When asked for a captcha or SMS code, just reply with the characters."
         ),
@@ -134,7 +134,7 @@ USAGE: dict[str, str] = {
     "score": "/score [AGENCY]",
     "ranking": "/ranking",
     "letter": "/letter AGENCY",
-    "campaign": "/campaign [list | start NAME | pause NAME | resume NAME]",
+    "campaign": "/campaign [list | status NAME | start NAME | pause NAME | resume NAME]",
 }
 
 LANGS = tuple(TEXTS)

@@ -65,13 +65,13 @@ class TelegramSolver:
         self.timeout = float(timeout)
         self._open: list[Question] = []
 
-    async def captcha(self, image: bytes, *, test_id: str, agency_id: str) -> str:
+    async def captcha(self, image: bytes, *, test_id: str | None = None, agency_id: str | None = None) -> str:
         return await self._ask("captcha", test_id, agency_id, image=image)
 
-    async def sms_code(self, phone: str, *, test_id: str, agency_id: str) -> str:
+    async def sms_code(self, phone: str, *, test_id: str | None = None, agency_id: str | None = None) -> str:
         return await self._ask("sms_code", test_id, agency_id, phone=phone)
 
-    async def _ask(self, kind: str, test_id: str, agency_id: str, *, image: bytes | None = None, phone: str = "") -> str:
+    async def _ask(self, kind: str, test_id: str | None, agency_id: str | None, *, image: bytes | None = None, phone: str = "") -> str:
         if self.bot is None:
             raise ShopperError("the Telegram relay is not connected to a running bot")
         chats = recipients(self.db, self.access, test_id)
