@@ -42,8 +42,10 @@ def _frame(width: int, height: int, title: str, body: list[str]) -> Markup:
 def km_chart(curves: dict[str, KMCurve], *, title: str, width: int = 520, height: int = 240) -> Markup:
     """Kaplan–Meier step curves: share still waiting (y) against hours since submission (x).
     Censored tests are ticks on the curve; the dashed line is the median (0.5)."""
-    left, right, top, bottom = 44, 130, 22, 30
+    left, right, top, bottom = 44, 16, 22, 30
     pw, ph = width - left - right, height - top - bottom
+    legend_y = height + 4
+    height += 16 * len(curves) + 6
     longest = max([max(c.times + c.censored_times, default=0.0) for c in curves.values()] + [1.0])
     xmax = _nice_max(longest)
     x = lambda t: left + pw * min(t, xmax) / xmax  # noqa: E731
@@ -52,7 +54,7 @@ def km_chart(curves: dict[str, KMCurve], *, title: str, width: int = 520, height
             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
             f'<line x1="{left}" x2="{left + pw}" y1="{y(0.5):.1f}" y2="{y(0.5):.1f}" stroke="#bbb" stroke-dasharray="4 3"/>']
     for t in _ticks(xmax):
-        body.append(f'<text x="{x(t):.1f}" y="{height - 12}" {FONT} text-anchor="middle">{_hours_label(t)}</text>')
+        body.append(f'<text x="{x(t):.1f}" y="{legend_y - 16}" {FONT} text-anchor="middle">{_hours_label(t)}</text>')
     for s in (0, 0.5, 1):
         body.append(f'<text x="{left - 4}" y="{y(s) + 4:.1f}" {FONT} text-anchor="end">{s:g}</text>')
     for i, (label, curve) in enumerate(curves.items()):
@@ -70,8 +72,8 @@ def km_chart(curves: dict[str, KMCurve], *, title: str, width: int = 520, height
             body.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{y(s) - 4:.1f}" y2="{y(s) + 4:.1f}" stroke="{color}"/>')
         median = curve.median()
         legend = f"{label} (n={curve.n}, median {'not reached' if median is None else _hours_label(round(median, 1))})"
-        body.append(f'<rect x="{left + pw + 8}" y="{top + 4 + 16 * i}" width="10" height="10" fill="{color}"/>')
-        body.append(f'<text x="{left + pw + 22}" y="{top + 13 + 16 * i}" {FONT}>{escape(legend)}</text>')
+        body.append(f'<rect x="{left}" y="{legend_y + 16 * i}" width="10" height="10" fill="{color}"/>')
+        body.append(f'<text x="{left + 14}" y="{legend_y + 9 + 16 * i}" {FONT}>{escape(legend)}</text>')
     return _frame(width, height, title, body)
 
 
@@ -89,7 +91,7 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 def strip_chart(rows: list[tuple[str, list[float], list[float]]], *, title: str, width: int = 520) -> Markup:
     """One row per series: answered times as dots with a box (quartiles of the answered), the
     still-unanswered (censored) times as open circles with an arrow — they are at least that long."""
-    left, right, top, row_h = 110, 20, 24, 34
+    left, right, top, row_h = 110, 20, 24, 40
     height = top + row_h * max(len(rows), 1) + 26
     pw = width - left - right
     longest = max([max(a + c, default=0.0) for _, a, c in rows] + [1.0])
@@ -113,14 +115,14 @@ def strip_chart(rows: list[tuple[str, list[float], list[float]]], *, title: str,
         for t in censored[:2000]:
             body.append(f'<circle cx="{x(t):.1f}" cy="{cy:.1f}" r="3" fill="white" stroke="{color}"/>')
         if censored:
-            body.append(f'<text x="{width - right}" y="{cy - 10:.1f}" {FONT} text-anchor="end" fill="#666">'
+            body.append(f'<text x="{left - 6}" y="{cy + 16:.1f}" {FONT} text-anchor="end" fill="#666">'
                         f'{len(censored)} unanswered ○</text>')
     return _frame(width, height, title, body)
 
 
 def trend_chart(points: list[tuple[str, float | None]], *, title: str, width: int = 520, height: int = 200) -> Markup:
     """The total score (0–100) over periods; a period not assessed is a gap, not a zero."""
-    left, right, top, bottom = 36, 16, 22, 30
+    left, right, top, bottom = 36, 16, 34, 30
     pw, ph = width - left - right, height - top - bottom
     n = max(len(points), 1)
     x = lambda i: left + (pw * (i + 0.5) / n)  # noqa: E731

@@ -1,0 +1,69 @@
+"""The static report: ranking, agency pages, timelines, charts, evidence, and escaping."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pytest
+
+from shopper.config import Config
+from shopper.report import write_report
+from tests.fixtures.scoring import SCRIPT_REPLY
+
+
+@pytest.fixture
+def site(scored_world, tmp_path):
+    evidence_dir = tmp_path / "evidence"
+    evidence_dir.mkdir()
+    data = b"<html>screenshot of the reply page</html>"
+    sha = hashlib.sha256(data).hexdigest()
+    (evidence_dir / sha).write_bytes(data)
+    scored_world["evidence"].insert({"sha256": sha, "path": sha, "kind": "page", "created_at": "2026-11-03T00:00:00+00:00",
+                                     "test_id": "t-00000001"})
+    scored_world.execute("UPDATE findings SET evidence_json = json_set(evidence_json, '$.sha256', json_array(?, ?)) "
+                         "WHERE rule_id = 'complaint.ack_24h' AND agency_id = 'jtw' AND period = '2026Q4'",
+                         [sha, "c" * 64])
+    scored_world.conn.commit()
+    config = Config(tmp_path / "config.toml", {"paths": {"evidence": str(evidence_dir)}})
+    out = tmp_path / "site"
+    index = write_report(scored_world, out, period="2026Q4", config=config)
+    return {"out": out, "index": index, "sha": sha}
+
+
+def test_index_ranks_with_movement(site):
+    html = site["index"].read_text("utf-8")
+    order = [m.group(1) for m in re.finditer(r'href="agencies/(\w+)\.html"', html)]
+    assert order == ["ghj", "mzj", "jtw"]
+    assert "▼2" in html and "new" in html  # jtw fell from 1st; ghj had no Q3 score
+    assert "未评议" in html
+
+
+def test_agency_page_has_findings_timeline_charts_and_evidence(site):
+    page = (site["out"] / "agencies" / "jtw.html").read_text("utf-8")
+    assert "complaint.ack_24h" in page and "complaint.reply_by_deadline" in page
+    assert "受理告知超过24小时" in page
+    assert "2026-11-02 10:00" in page  # submitted 02:00 UTC, shown in Asia/Shanghai
+    assert page.count("<svg") == 3  # Kaplan–Meier, distribution, trend
+    assert "not reached" not in page.split("答复中位时间")[0]  # ack median exists (30 h)
+    href = f'../evidence/{site["sha"]}'
+    assert href in page
+    assert (site["out"] / "evidence" / site["sha"]).read_bytes().startswith(b"<html>")
+    assert "c" * 12 in page  # a hash whose file is not at hand is still listed, unlinked
+    assert "../evidence/" + "c" * 64 not in page
+
+
+def test_whatever_an_agency_wrote_is_text(site):
+    for path in [site["index"], *sorted((site["out"] / "agencies").glob("*.html"))]:
+        html = path.read_text("utf-8")
+        assert "<script" not in html.lower()  # no JavaScript at all, nothing injected
+        assert "https://" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    page = (site["out"] / "agencies" / "jtw.html").read_text("utf-8")
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "市交通委&lt;b&gt;" in page  # even the agency's own name
+
+
+def test_report_defaults_to_the_newest_period(scored_world, tmp_path):
+    index = write_report(scored_world, tmp_path / "s", config=Config(None, {}))
+    assert "2026Q4" in index.read_text("utf-8")
+    assert SCRIPT_REPLY not in (tmp_path / "s" / "agencies" / "jtw.html").read_text("utf-8")
