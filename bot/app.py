@@ -62,8 +62,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.debug("could not send the error reply", exc_info=True)
 
 
-async def _post_init(application: Application) -> None:
-    application.bot_data["solver"].bot = application.bot
+async def set_menu(application: Application) -> None:
+    """The command menu Telegram shows beside the text field (called by `bot.run.serve`)."""
     try:
         await application.bot.set_my_commands([BotCommand(c, c) for c in MENU])
     except Exception as err:  # a menu is nice to have; the commands work without it
@@ -75,7 +75,7 @@ def build_application(db, config, *, token: str, base_url: str | None = None, ba
     """The bot, ready for `bot.run.serve`. `base_url`/`base_file_url` point it at another Bot API
     server (a local one, or the tests' stand-in)."""
     access = Access.from_config(config)
-    builder = ApplicationBuilder().token(token).concurrent_updates(True).post_init(_post_init)
+    builder = ApplicationBuilder().token(token).concurrent_updates(True)
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
@@ -83,7 +83,7 @@ def build_application(db, config, *, token: str, base_url: str | None = None, ba
     application = builder.build()
     if relay_timeout is None:
         relay_timeout = float(config.get("bot", "relay_timeout", DEFAULT_TIMEOUT)) if config else DEFAULT_TIMEOUT
-    solver = TelegramSolver(db, access, timeout=relay_timeout)
+    solver = TelegramSolver(db, access, bot=application.bot, timeout=relay_timeout)
     application.bot_data.update(
         db=db, config=config, access=access, solver=solver,
         pusher=Pusher(db, config, access, application.bot, interval=push_interval),

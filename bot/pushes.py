@@ -81,10 +81,12 @@ class Pusher:
             notify.push(self.db, "digest", body, chat_id=str(user.id))
         return True
 
-    async def drain_once(self) -> int:
-        """Send every unsent row; returns how many rows were sent."""
+    async def drain_once(self, stop: asyncio.Event | None = None) -> int:
+        """Send every unsent row (until `stop` is set); returns how many rows were sent."""
         sent = 0
         for row in notify.pending(self.db):
+            if stop is not None and stop.is_set():
+                break
             chats = [int(row["chat_id"])] if row.get("chat_id") else recipients(self.db, self.access, row.get("test_id"))
             if not chats:
                 if not self._warned_nobody:
@@ -104,15 +106,17 @@ class Pusher:
             sent += 1
         return sent
 
-    async def run(self) -> None:
-        """Drain and digest until cancelled."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain and digest until `stop` is set. Stopping waits for the row being sent, so a
+        push is never sent without being stamped (nor stamped without being sent)."""
+        while not stop.is_set():
             try:
                 self.queue_digest_if_due()
-                await self.drain_once()
-            except asyncio.CancelledError:
-                raise
+                await self.drain_once(stop)
             except Exception:  # a bad row or a locked database must not end the pushes
                 log.exception("push loop")
             # Real seconds on purpose: this is how often to look, not a time of the office.
-            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.wait_for(stop.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass

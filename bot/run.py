@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from telegram import Update
 
-from bot.app import build_application
+from bot.app import build_application, set_menu
 from shopper.errors import ShopperError
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = N
     server = None
     await application.initialize()
     try:
+        await set_menu(application)
         await application.start()
         if webhook_url:
             path = urlsplit(webhook_url).path or "/"
@@ -114,12 +115,15 @@ async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = N
         else:
             await application.updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
             log.info("bot: long polling")
-        pushes = asyncio.create_task(pusher.run(), name="pushes")
+        pushes = asyncio.create_task(pusher.run(stop), name="pushes")
         try:
             await stop.wait()
         finally:
-            pushes.cancel()
-            await asyncio.gather(pushes, return_exceptions=True)
+            stop.set()
+            try:
+                await asyncio.wait_for(pushes, 30)  # let the push being sent finish and be stamped
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pushes.cancel()
     finally:
         if server is not None:
             server.close()
