@@ -287,3 +287,8 @@ def keep_session(db, acct: dict, state: dict, *, hours: float | None = None) -> 
 
 def drop_session(db, acct: dict) -> None:
     db["persona_accounts"].update(acct["id"], {"session_expires_at": None})
+
+
+def assign(db, agency_id: str, campaign_id: str | None, rng: random.Random | None = None) -> str:
+    """A persona id never used at `agency_id` in `campaign_id` (for campaign planning)."""
+    return choose(db, agency_id, campaign_id=campaign_id, rng=rng).id

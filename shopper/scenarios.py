@@ -175,9 +175,13 @@ def fit(subject: str, body: str, fields: dict, keywords=()) -> tuple[str, str] |
 # --- loading and validation -----------------------------------------------------------------
 
 
-def _key_line(text: str, key: str) -> int:
-    m = re.search(r"^[ \t]*" + re.escape(key) + r"[ \t]*=", text, re.M)
-    return text.count("\n", 0, m.start()) + 1 if m else 1
+def _key_line(text: str, key: str, after: int = 0) -> int:
+    """The line where `key = ` is first set (at or after line `after`)."""
+    start = 0
+    for _ in range(max(0, after - 1)):
+        start = text.find("\n", start) + 1
+    m = re.compile(r"^[ \t]*" + re.escape(key) + r"[ \t]*=", re.M).search(text, start)
+    return text.count("\n", 0, m.start()) + 1 if m else max(after, 1)
 
 
 def _phrasing_lines(text: str) -> list[int]:
@@ -243,8 +247,9 @@ def parse_scenario(text: str, path: Path) -> Scenario:
             try:
                 _jinja.parse(raw[key])
             except jinja2.TemplateSyntaxError as err:
+                key_line = _key_line(text, key, after=line)
                 raise ShopperError(
-                    f"{path}:{line + (err.lineno or 1) - 1}: bad template in {key}: {err.message}"
+                    f"{path}:{key_line + (err.lineno or 1) - 1}: bad template in {key}: {err.message}"
                 ) from err
         unknown = set(raw) - {"subject", "body"}
         if unknown:
@@ -315,11 +320,37 @@ def validate_files(paths: list[Path]) -> list[str]:
         try:
             is_site = path.parent.name == "sites" or "homepage" in path.read_text(encoding="utf-8", errors="replace")
             if is_site:
-                load_site_file(path)
+                problems += site_problems(load_site_file(path))
             else:
                 load_scenario_file(path)
         except ShopperError as err:
             problems.append(str(err))
         except OSError as err:
             problems.append(f"{path}: cannot read ({err})")
+    return problems
+
+
+def sample_context(site) -> dict:
+    """What a site's step templates may use, with sample values (for validation)."""
+    persona = _SAMPLE
+    return {
+        "site": site, "agency": site, "persona": persona, "homepage": site.homepage,
+        "test": {"id": "t-00000000", "reply_address": persona.email, "kind": "complaint", "important": False,
+                 "scenario_id": "sample", "campaign_id": None, "reference_number": "X1", "query_code": "Q1"},
+        "subject": "示例标题", "body": "示例正文", "reply_address": persona.email,
+        "account": {"username": "sample", "password": "sample"},
+        "reference_number": "X1", "query_code": "Q1",
+    }
+
+
+def site_problems(site) -> list[str]:
+    """Templates in a site's steps that name something the engine does not provide."""
+    from shopper.steps import template_errors
+
+    context = sample_context(site)
+    problems = []
+    for kind, steps in site.forms.items():
+        problems += template_errors(steps, context, site.path)
+    for steps in (site.login, site.status, site.answered_list):
+        problems += template_errors(steps, context, site.path)
     return problems
