@@ -1,0 +1,93 @@
+"""service.online_loop (附件二(三)): every online service has online acceptance, real-time status
+query and result feedback, and each of them works.
+
+The site file lists the services (a missing stage is itself a failure):
+
+    [[services]]
+    name = "占道施工许可"
+    accept = "services/permit/apply.html"          # 网上受理: a page with an application form
+    query = "services/permit/query.html"           # 实时查询: a page where a number is typed in
+    result = { url = "services/permit/results.html", text = "办理结果" }   # 结果反馈
+
+Each stage is a URL (relative to the homepage) or a table with `url` and, optionally, `selector`
+(must be on the page) and `text` (must be shown). Without them a stage's page must hold what that
+stage needs: a form to fill (accept), a field to type the number into (query), some content (result).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+from shopper.checks.browse import Outcome, count, goto, has_text
+from shopper.checks.crawl import same_origin
+
+STAGES = {"accept": "网上受理", "query": "实时查询", "result": "结果反馈"}
+DEFAULT_EXPECT = {
+    "accept": "form textarea, form input:not([type=hidden]):not([type=submit]):not([type=button]), form select",
+    "query": "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=checkbox]):not([type=radio])",
+    "result": "body *",
+}
+
+
+def _spec(value, homepage: str) -> dict | None:
+    if isinstance(value, str) and value:
+        return {"url": urljoin(homepage, value)}
+    if isinstance(value, dict) and value.get("url"):
+        return {**value, "url": urljoin(homepage, value["url"])}
+    return None
+
+
+async def check_stage(page, stage: str, value, homepage: str, shots, name: str) -> dict:
+    spec = _spec(value, homepage)
+    if spec is None:
+        return {"stage": stage, "ok": False, "reason": "missing"}
+    url = spec["url"]
+    result = {"stage": stage, "url": url, "ok": False}
+    if not same_origin(url, homepage):
+        return {**result, "reason": "off_site"}
+    loaded, status, error = await goto(page, url)
+    result["status"] = status
+    if not loaded:
+        return {**result, "reason": error}
+    shot = await shots.page(page, f"service {name} {stage} {url}")
+    if shot:
+        result["sha256"] = shot
+    selector = spec.get("selector") or (None if spec.get("text") else DEFAULT_EXPECT[stage])
+    if selector and not await count(page, selector):
+        return {**result, "reason": f"no {selector}"}
+    if spec.get("text") and not await has_text(page, spec["text"]):
+        return {**result, "reason": f"text {spec['text']!r} not shown"}
+    return {**result, "ok": True, "reason": ""}
+
+
+def _problem(name: str, stage: dict) -> str:
+    label = STAGES[stage["stage"]]
+    reason = stage["reason"]
+    if reason == "missing":
+        return f"“{name}”缺少{label}环节"
+    if reason == "off_site":
+        return f"“{name}”的{label}在站外，未检查"
+    if reason.startswith(("no ", "text ")):
+        return f"“{name}”的{label}页面没有相应功能"
+    return f"“{name}”的{label}页面无法打开（{reason}）"
+
+
+async def check_online_loop(page, services: list, homepage: str, shots) -> Outcome:
+    if not services:
+        return Outcome("undetermined", "站点文件未列出网上办事事项，未检查网上办事环节。", {"services": []})
+    results = []
+    for i, service in enumerate(services):
+        if not isinstance(service, dict):
+            service = {}
+        name = str(service.get("name") or f"事项{i + 1}")
+        stages = [await check_stage(page, stage, service.get(stage), homepage, shots, name) for stage in STAGES]
+        results.append({"name": name, "ok": all(s["ok"] for s in stages), "stages": stages})
+    evidence = {"services": results, "sha256": [s["sha256"] for r in results for s in r["stages"] if s.get("sha256")]}
+    problems = [_problem(r["name"], s) for r in results for s in r["stages"] if not s["ok"]]
+    if not problems:
+        names = "、".join(f"“{r['name']}”" for r in results)
+        return Outcome("pass", f"{names}均具备网上受理、实时查询和结果反馈三个环节，且均可正常使用。", evidence)
+    if all("站外" in p for p in problems):
+        return Outcome("undetermined", "；".join(problems[:3]) + "。", evidence)
+    more = f"等{len(problems)}处问题" if len(problems) > 3 else ""
+    return Outcome("fail", "；".join(problems[:3]) + more + "。", evidence)

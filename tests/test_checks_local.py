@@ -1,0 +1,308 @@
+"""Site checks against small sites this module serves itself on 127.0.0.1.
+
+One site with everything (prominent 投诉 link, the eight kinds of information, a complete online
+service) and a few faults (a 404, a 500, a slow page, a robots.txt-forbidden folder, a link and an
+image on another origin); one site whose only 投诉 link sits in the footer below the fold.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from click.testing import CliRunner
+
+from shopper.checks import run_checks
+from shopper.checks.crawl import crawl
+from shopper.config import Config
+from shopper.evidence import EvidenceStore
+from shopper.sites import parse_site
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+SLOW = 1.3  # seconds the slow page takes; checks use slow_after=1.0
+
+PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head><body style="margin:0">{body}</body></html>'
+
+
+def pages(other: str) -> dict[str, tuple[int, str]]:
+    html = lambda title, body="": (200, PAGE.format(title=title, body=body))  # noqa: E731
+    return {
+        "/robots.txt": (200, "User-agent: *\nDisallow: /good/private/\n"),
+        "/good/": html("测试局", f"""
+            <header style="height:90px"><h1>测试局</h1>
+              <a href="complaint.html">监督投诉</a> <a href="about.html">机构职能</a>
+              <a href="contact.html">联系我们</a> <a href="guide.html">办事指南</a></header>
+            <img src="{other}/pixel.png" alt="">
+            <main><a href="missing.html">旧通知</a> <a href="error.html">统计数据</a> <a href="slow.html">慢</a>
+              <a href="private/secret.html">内部</a> <a href="{other}/offsite.html">友情链接</a>
+              <a href="mailto:office@example.gov.cn">邮件</a> <a href="#top">顶部</a></main>"""),
+        "/good/complaint.html": html("我要投诉", "<form><input name=t><textarea name=b></textarea><button>提交</button></form>"),
+        "/good/about.html": html("机构职能", "<p>本局主要职责……</p>"),
+        "/good/contact.html": html("联系我们", "<p>电话 021-0000</p>"),
+        "/good/guide.html": html("办事指南", "<h2>事项目录</h2><h2>设定依据</h2><h2>办理流程</h2>"
+                                           "<h2>办理地点和收费标准</h2><h3><a href='about.html'>申请条件</a></h3>"),
+        "/good/results.html": html("公示", "<div id=results>2026年第4季度审批结果</div>"),
+        "/good/error.html": (500, "oops"),
+        "/good/slow.html": html("慢页面"),
+        "/good/private/secret.html": html("内部"),
+        "/good/service/apply.html": html("申请", "<form><input name=who><button>提交</button></form>"),
+        "/good/service/query.html": html("查询", "<form><input name=code><button>查询</button></form>"),
+        "/good/service/result.html": html("结果", "<p>办理结果：准予许可</p>"),
+        "/footer/": html("底部局", """<h1>底部局</h1><div style="height:1600px">新闻</div>
+            <footer><a href="complaint.html">监督投诉</a> <a href="contact.html">联系我们</a></footer>"""),
+        "/footer/complaint.html": html("投诉", "<form><textarea></textarea></form>"),
+        "/footer/contact.html": html("联系我们"),
+        "/footer/apply.html": html("申请", "<form><input name=x></form>"),
+    }
+
+
+class Server:
+    """A tiny site on 127.0.0.1 that remembers every path asked for."""
+
+    def __init__(self, routes: dict | None = None):
+        self.routes = routes or {}
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits.append(self.path)
+                if self.path == "/good/slow.html":
+                    time.sleep(SLOW)
+                status, body = server.routes.get(self.path, (404, "not found"))
+                data = body.encode("utf-8")
+                self.send_response(status)
+                kind = "text/plain" if self.path.endswith(".txt") else "text/html; charset=utf-8"
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    other = Server()
+    site = Server()
+    site.routes = pages(other.url)
+    yield site, other
+    site.stop()
+    other.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    from shopper.browser import launch
+
+    async with async_playwright() as playwright:
+        chromium = await launch(playwright)
+        yield chromium
+        await chromium.close()
+
+
+GOOD_SITE = """\
+id = "good"
+name = "测试局"
+homepage = "{url}/good/"
+
+[[services]]
+name = "测试许可"
+accept = "service/apply.html"
+query = "service/query.html"
+result = {{ url = "service/result.html", text = "办理结果" }}
+
+[disclosure]
+results = {{ url = "results.html", selector = "#results" }}
+"""
+
+FOOTER_SITE = """\
+id = "footer"
+name = "底部局"
+homepage = "{url}/footer/"
+
+[[services]]
+name = "只能申请"
+accept = "apply.html"
+result = "gone.html"
+"""
+
+
+def site_of(text: str, url: str, tmp_path: Path):
+    return parse_site(text.format(url=url), tmp_path / "site.toml")
+
+
+@pytest.fixture
+def config(tmp_path):
+    return Config(None, {"paths": {"evidence": str(tmp_path / "evidence")}})
+
+
+def by_rule(rows):
+    return {row["rule_id"]: row for row in rows}
+
+
+# ------------------------------------------------------------------------------------ the crawler
+
+
+async def test_crawl_finds_faults_with_referrers_obeys_robots_and_stays_on_origin(servers):
+    site, other = servers
+    before = len(other.hits)
+    result = await crawl(f"{site.url}/good/", depth=2, pages=50, delay=0.01, slow_after=1.0)
+    problems = {p.url.rsplit("/", 1)[1]: p for p in result.problems}
+    assert set(problems) == {"missing.html", "error.html", "slow.html"}
+    assert (problems["missing.html"].kind, problems["missing.html"].status) == ("broken", 404)
+    assert problems["missing.html"].referrers == [f"{site.url}/good/"]
+    assert problems["error.html"].kind == "server_error"
+    assert problems["slow.html"].kind == "slow" and problems["slow.html"].seconds >= 1.0
+    assert f"{site.url}/good/private/secret.html" in result.robots_disallowed
+    assert "/good/private/secret.html" not in site.hits
+    assert f"{other.url}/offsite.html" in result.off_site
+    assert len(other.hits) == before  # never fetched
+    # about.html is linked from the homepage and from guide.html: both are its referrers
+    assert result.referrers[f"{site.url}/good/about.html"] == [f"{site.url}/good/", f"{site.url}/good/guide.html"]
+
+
+async def test_crawl_depth_and_page_budget(servers):
+    site, _ = servers
+    only_home = await crawl(f"{site.url}/good/", depth=0, delay=0)
+    assert list(only_home.pages) == [f"{site.url}/good/"]
+    budget = await crawl(f"{site.url}/good/", depth=2, pages=3, delay=0, slow_after=1.0)
+    assert len(budget.pages) == 3 and budget.budget_exhausted
+
+
+async def test_crawl_of_a_site_that_is_down():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = await crawl(f"http://127.0.0.1:{port}/x/", delay=0, timeout=5)
+    assert result.home is not None and result.home.status is None and result.home.error
+    assert [p.kind for p in result.problems] == ["unreachable"]
+
+
+# ------------------------------------------------------------------------ the checks in Chromium
+
+
+@module_loop
+async def test_good_site(servers, browser, db, config, tmp_path, sim_clock):
+    site, other = servers
+    before = len(other.hits)
+    good = site_of(GOOD_SITE, site.url, tmp_path)
+    rows = by_rule(await run_checks(db, config, good, delay=0.01, slow_after=1.0, browser=browser))
+    assert set(rows) == {"site.complaint_column", "site.links_work", "service.online_loop", "disclosure.items"}
+
+    column = rows["site.complaint_column"]
+    assert column["verdict"] == "pass", column["detail"]
+    assert column["subject_key"] == "check:good:site.complaint_column" and column["period"] == "2026Q4"
+    evidence = json.loads(column["evidence_json"])
+    assert evidence["form_url"] == f"{site.url}/good/complaint.html"
+    assert len(evidence["sha256"]) == 2
+    store = EvidenceStore(config.evidence_dir, db)
+    for sha in evidence["sha256"]:
+        assert db["evidence"].get(sha)["kind"] == "screenshot"
+        assert store.read(sha)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert store.verify() == []
+
+    links = rows["site.links_work"]
+    assert links["verdict"] == "fail"
+    problems = {p["url"]: p for p in json.loads(links["evidence_json"])["problems"]}
+    assert problems[f"{site.url}/good/missing.html"]["status"] == 404
+    assert problems[f"{site.url}/good/missing.html"]["referrers"] == [f"{site.url}/good/"]
+    assert problems[f"{site.url}/good/slow.html"]["kind"] == "slow"
+    assert "missing.html" in links["detail"] or "error.html" in links["detail"]
+
+    assert rows["service.online_loop"]["verdict"] == "pass", rows["service.online_loop"]["detail"]
+
+    disclosure = rows["disclosure.items"]
+    assert disclosure["verdict"] == "pass", disclosure["detail"]
+    items = json.loads(disclosure["evidence_json"])["items"]
+    assert items["functions"]["url"] == f"{site.url}/good/about.html"
+    assert items["results"]["via"] == "hint" and items["results"]["url"] == f"{site.url}/good/results.html"
+    assert items["procedures"]["url"] == f"{site.url}/good/guide.html"
+    assert items["eligibility"]["via"] == "heading"
+    assert all(item.get("sha256") for item in items.values())
+
+    assert len(other.hits) == before  # neither the image nor the link on the other origin was fetched
+    assert "/good/private/secret.html" not in site.hits
+    assert db["agencies"].get("good")["name"] == "测试局"
+
+    # Idempotent: a second run updates the same four findings.
+    sim_clock.advance(3600)
+    again = by_rule(await run_checks(db, config, good, depth=0, delay=0, browser=browser))
+    assert db["findings"].count == 4
+    assert again["site.links_work"]["verdict"] == "pass"  # depth 0: only the homepage
+    assert again["site.links_work"]["id"] == links["id"]
+    assert again["site.links_work"]["created_at"] == links["created_at"] != again["site.links_work"]["updated_at"]
+
+
+@module_loop
+async def test_footer_only_link_is_not_prominent(servers, browser, db, config, tmp_path, sim_clock):
+    site, _ = servers
+    footer = site_of(FOOTER_SITE, site.url, tmp_path)
+    rows = by_rule(await run_checks(db, config, footer, delay=0.01, slow_after=1.0, browser=browser))
+    column = rows["site.complaint_column"]
+    assert column["verdict"] == "fail"
+    assert "滚动" in column["detail"] and "监督投诉" in column["detail"]
+    candidate = json.loads(column["evidence_json"])["candidates"][0]
+    assert candidate["visible"] and not candidate["in_view"] and candidate["box"]["y"] > 768
+
+    loop = rows["service.online_loop"]
+    assert loop["verdict"] == "fail"
+    assert "缺少实时查询环节" in loop["detail"] and "结果反馈页面无法打开" in loop["detail"]
+
+    disclosure = rows["disclosure.items"]
+    assert disclosure["verdict"] == "fail"
+    assert "部门职能" in disclosure["detail"] and "联系方式" not in disclosure["detail"]
+    assert json.loads(disclosure["evidence_json"])["items"]["contacts"]["url"] == f"{site.url}/footer/contact.html"
+
+
+@module_loop
+async def test_site_that_is_down_gives_findings_not_a_crash(browser, db, config, tmp_path, sim_clock):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = site_of(GOOD_SITE, f"http://127.0.0.1:{port}", tmp_path)
+    rows = by_rule(await run_checks(db, config, down, delay=0, timeout=5, browser=browser))
+    assert rows["site.complaint_column"]["verdict"] == "undetermined"
+    assert "首页无法打开" in rows["site.complaint_column"]["detail"]
+    assert rows["site.links_work"]["verdict"] == "fail" and "首页无法访问" in rows["site.links_work"]["detail"]
+    assert rows["service.online_loop"]["verdict"] == "fail"
+    assert rows["disclosure.items"]["verdict"] == "undetermined"
+
+
+def test_cli_check(servers, tmp_path):
+    site, _ = servers
+    sites = tmp_path / "scenarios" / "sites"
+    sites.mkdir(parents=True)
+    (sites / "good.toml").write_text(GOOD_SITE.format(url=site.url), encoding="utf-8")
+    (tmp_path / "config.toml").write_text(f'[paths]\nscenarios = "{tmp_path / "scenarios"}"\n', encoding="utf-8")
+    from shopper.cli import main
+
+    db_path = tmp_path / "cli.db"
+    args = ["--db", str(db_path), "--config", str(tmp_path / "config.toml"), "check", "good", "--depth", "1",
+            "--delay", "0", "--slow-after", "1", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    printed = {f["rule_id"]: f for f in json.loads(result.stdout)}
+    assert printed["site.complaint_column"]["verdict"] == "pass"
+    assert printed["site.links_work"]["evidence"]["problems"]
+
+    unknown = CliRunner().invoke(main, ["--db", str(db_path), "--config", str(tmp_path / "config.toml"),
+                                        "check", "nosuch"])
+    assert unknown.exit_code == 2 and "unknown site 'nosuch'" in unknown.output
