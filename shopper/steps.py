@@ -108,6 +108,7 @@ class _Runner:
         self.timeout_ms = timeout_ms
         self.images = watch_images(page)
         self.extracted: dict[str, str] = {}
+        self._charsets: dict = {}
 
     def _render(self, step: Step, key: str) -> str:
         return render(step[key], **{k: v for k, v in self.context.items() if not callable(v)})
@@ -124,16 +125,20 @@ class _Runner:
         return {"test_id": test.get("id") if isinstance(test, dict) else getattr(test, "id", None),
                 "agency_id": getattr(site, "id", None)}
 
-    async def _charset(self, locator) -> str | None:
-        try:
-            name = await locator.evaluate("el => el.ownerDocument.characterSet")
-        except PlaywrightError:
-            return None
-        return _GB_CHARSETS.get(str(name).lower())
+    async def _charset(self, locator, timeout_ms: int) -> str | None:
+        key = (id(self.scope), self.page.url)
+        if key not in self._charsets:
+            try:
+                name = await locator.evaluate("el => el.ownerDocument.characterSet", timeout=timeout_ms)
+            except PlaywrightTimeout:
+                raise
+            except PlaywrightError:
+                return None
+            self._charsets[key] = _GB_CHARSETS.get(str(name).lower())
+        return self._charsets[key]
 
     async def _fill(self, step: Step, locator, value: str) -> None:
-        await locator.wait_for(state="visible", timeout=self._timeout(step))
-        codec = await self._charset(locator)
+        codec = await self._charset(locator, self._timeout(step))
         if codec:
             # A GBK page sends the form in GBK; a character it lacks would arrive as "&#...;".
             bad = sorted({ch for ch in value if not _encodable(ch, codec)})
