@@ -1,0 +1,156 @@
+"""One message in: keep the raw .eml as evidence, decode, store, match, record, grade, push.
+
+Used by the mailbox watcher (per IMAP message), by the status-page poller (reply text shown on a
+page) and by `shopper assign` (a supervisor ties an unmatched message to its test). Storing is
+idempotent: the same IMAP message (mailbox, UIDVALIDITY, UID), or the same bytes seen again after
+the server changed its UIDVALIDITY, is stored once and recorded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime
+
+from shopper.clock import from_iso, get_clock, to_iso
+from shopper.decoding import decode_message
+from shopper.errors import ShopperError
+from shopper.matching import match_message
+from shopper.timeline import record_event
+
+log = logging.getLogger(__name__)
+
+ACK_TYPES = ("acknowledgement", "auto")
+
+
+def _evidence_store(db, config):
+    try:
+        from shopper.evidence import EvidenceStore
+    except ImportError:
+        return None
+    if config is None:
+        from shopper.config import Config
+
+        config = Config.load()
+    return EvidenceStore(config.evidence_dir, db)
+
+
+def _grade(text: str, kind: str | None, at: datetime) -> dict | None:
+    try:
+        from shopper.grading import grade_text
+    except ImportError:
+        return None
+    try:
+        return grade_text(text or "", kind=kind, reference=at)
+    except Exception as err:  # noqa: BLE001 - a grader bug must not lose the message
+        log.warning("grading failed: %s", err)
+        return None
+
+
+class Ingestor:
+    """Ingests messages into one database. `evidence=False` keeps raw bytes in the database
+    instead of the evidence store (benchmarks)."""
+
+    def __init__(self, db, config=None, evidence=None):
+        self.db = db
+        self.config = config
+        if evidence is None:
+            evidence = _evidence_store(db, config)
+        self.evidence = evidence or None
+
+    def ingest(self, raw: bytes, *, received_at: datetime, mailbox: str | None = None,
+               uid_validity: int | None = None, uid: int | None = None, source: str = "email") -> dict | None:
+        """Store and process one message. Returns the messages row, or None if it was stored before."""
+        db = self.db
+        digest = hashlib.sha256(raw).hexdigest()
+        existing = None
+        if uid is not None:
+            existing = db.execute(
+                "SELECT id FROM messages WHERE mailbox = ? AND uid_validity = ? AND uid = ?",
+                [mailbox, uid_validity, uid]).fetchone()
+        if existing is None and mailbox is not None:
+            existing = db.execute("SELECT id FROM messages WHERE mailbox = ? AND raw_sha256 = ?",
+                                  [mailbox, digest]).fetchone()
+        if existing is not None:
+            self._record(existing[0])  # finishes the job if a crash came between store and record
+            return None
+
+        decoded = decode_message(raw)
+        match = match_message(db, decoded)
+        if self.evidence is not None:
+            self.evidence.put(raw, "eml", test_id=match.test_id,
+                              note=f"{mailbox} {uid_validity}/{uid}" if uid is not None else source)
+        row = decoded.as_row()
+        row.update({
+            "test_id": match.test_id,
+            "matched_by": match.method,
+            "received_at": to_iso(received_at),
+            "window_start": to_iso(received_at),
+            "raw": None if self.evidence is not None else raw,
+            "raw_sha256": digest,
+            "source": source,
+            "mailbox": mailbox,
+            "uid_validity": uid_validity,
+            "uid": uid,
+            "created_at": to_iso(get_clock().now()),
+        })
+        if decoded.decode_error:
+            log.warning("message %s/%s kept raw, not fully decoded: %s", uid_validity, uid, decoded.decode_error)
+        table = db["messages"]
+        with db.conn:
+            table.insert(row)
+        message_id = table.last_pk
+        self._record(message_id)
+        row["id"] = message_id
+        return row
+
+    def _record(self, message_id: int) -> int | None:
+        """Grade the message and record the acknowledged/replied event of its test (once)."""
+        db = self.db
+        msg = db["messages"].get(message_id)
+        if not msg["test_id"]:
+            return None
+        test = db["tests"].get(msg["test_id"])
+        at = from_iso(msg["received_at"])
+        graded = json.loads(msg["graded_json"]) if msg.get("graded_json") else None
+        if graded is None:
+            graded = _grade(msg["own_text"] or msg["text"], test.get("kind"), at)
+            if graded is not None:
+                db["messages"].update(message_id, {"graded_json": json.dumps(graded, ensure_ascii=False)})
+        message_type = (graded or {}).get("message_type")
+        kind = "acknowledged" if message_type in ACK_TYPES else "replied"
+        window = (msg.get("window_start") or msg["received_at"], msg["received_at"])
+        source = msg.get("source") or "email"
+        event_id = record_event(
+            db, msg["test_id"], kind, at=at, source=source if source in ("email", "status_page") else "email",
+            window=window, message_id=message_id, dedupe_key=f"message:{message_id}",
+            detail={"subject": msg["subject"], "from": msg["from_addr"], "matched_by": msg["matched_by"],
+                    "message_type": message_type},
+        )
+        if event_id is not None:
+            from shopper.notify import push
+
+            what = "受理回执" if kind == "acknowledged" else "答复"
+            push(db, kind, f"测试 {msg['test_id']} 收到{what}：{msg['subject'] or '(无主题)'}", test_id=msg["test_id"])
+        return event_id
+
+
+def assign(db, message_id: int, test_id: str, config=None) -> int | None:
+    """A supervisor ties an unmatched message to its test by hand; records its event."""
+    msg = db["messages"].get(message_id) if _exists(db, "messages", message_id) else None
+    if msg is None:
+        raise ShopperError(f"no message {message_id}; `shopper unmatched` lists the unmatched ones")
+    if not _exists(db, "tests", test_id):
+        raise ShopperError(f"no test {test_id!r}; `shopper tests` lists them")
+    if msg["test_id"] and msg["test_id"] != test_id:
+        raise ShopperError(
+            f"message {message_id} already belongs to test {msg['test_id']}; a message answers one test only")
+    if msg["test_id"] == test_id:
+        return None
+    db["messages"].update(message_id, {"test_id": test_id, "matched_by": "hand"})
+    return Ingestor(db, config, evidence=False)._record(message_id)
+
+
+def _exists(db, table: str, pk) -> bool:
+    return db.execute(f"SELECT 1 FROM {table} WHERE id = ?", [pk]).fetchone() is not None
