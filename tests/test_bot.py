@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fixtures.bot import STRANGER, SUPERVISOR, SUPERVISOR_EN, VIEWER
+
+pytestmark = pytest.mark.usefixtures("sim_clock")  # Monday 2026-11-30 10:00 in Shanghai
 
 
 async def test_help_in_each_users_language(start_bot, botapi):

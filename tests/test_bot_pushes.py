@@ -19,6 +19,8 @@ from bot.run import protect_token
 from shopper import notify
 from tests.fixtures.bot import SUPERVISOR, SUPERVISOR_EN, VIEWER
 
+pytestmark = pytest.mark.usefixtures("sim_clock")  # Monday 2026-11-30 10:00 in Shanghai
+
 
 def png() -> bytes:
     out = io.BytesIO()
