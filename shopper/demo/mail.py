@@ -100,6 +100,7 @@ async def _serve_imap(spool: Path, port: int, user: str, password: str, poll: fl
     from pymap.backend.dict import DictBackend
     from pymap.imap import IMAPService
     from pymap.parsing.message import AppendMessage
+    from pysasl.hashing import BuiltinHash
 
     parser = ArgumentParser()
     parser.add_argument("--debug", action="store_true")
@@ -111,7 +112,8 @@ async def _serve_imap(spool: Path, port: int, user: str, password: str, poll: fl
         ["--host", LOOPBACK, "--port", str(port), "--no-tls", "dict",
          "--demo-user", user, "--demo-password", password]
     )
-    backend, config = await DictBackend.init(args)
+    # A throwaway loopback mailbox: a cheap password hash keeps start-up and LOGIN fast.
+    backend, config = await DictBackend.init(args, hash_context=BuiltinHash(rounds=1000))
     config.apply_context()
     async with AsyncExitStack() as stack:
         await backend.start(stack)
@@ -311,7 +313,8 @@ def _encode_body(text: str, codec: str, transfer: str) -> bytes:
     if transfer == "base64":
         return base64.encodebytes(data).replace(b"\n", b"\r\n")
     if transfer == "quoted-printable":
-        return quopri.encodestring(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        encoded = quopri.encodestring(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        return encoded if encoded.endswith(b"\r\n") else encoded + b"\r\n"
     if transfer == "8bit":
         return data.replace(b"\n", b"\r\n") + b"\r\n"
     raise ValueError(f"unknown transfer encoding {transfer!r}; use one of {', '.join(TRANSFERS)}")
@@ -325,12 +328,12 @@ def _text_part(text: str, subtype: str, codec: str, label: str | None, transfer:
     )
 
 
-def _to_html(own: str, quote_block: str | None) -> str:
+def _to_html(own: str, quote_block: str | None, marker: str = "原始邮件") -> str:
     paras = "".join(f"<p>{html.escape(line) or '&nbsp;'}</p>\n" for line in own.split("\n"))
     quoted = ""
     if quote_block:
         quoted = (
-            '<div style="font-size:12px;color:#666">------------------&nbsp;原始邮件&nbsp;------------------</div>\n'
+            '<div style="font-size:12px;color:#666">------------------&nbsp;' + marker + '&nbsp;------------------</div>\n'
             "<blockquote>" + "<br>\n".join(html.escape(l) for l in quote_block.split("\n")) + "</blockquote>\n"
         )
     return (
@@ -372,14 +375,17 @@ def compose(*, from_addr: str, to_addr: str, subject: str, body: str, date: date
     label = charset if label == "" else label
     hcodec = header_charset or charset
     quote_block = None
+    traditional = charset.lower().replace("-", "") in ("big5", "big5hkscs", "cp950")
     if quote:
-        quote_block = f"发件时间: {email.utils.format_datetime(date)}\n收件人: {from_addr}\n主题: {subject}\n\n{quote}"
+        sent, to, subj = ("寄件時間", "收件者", "主旨") if traditional else ("发件时间", "收件人", "主题")
+        quote_block = f"{sent}: {email.utils.format_datetime(date)}\n{to}: {from_addr}\n{subj}: {subject}\n\n{quote}"
     plain = body
     if quote_block:
-        plain = body.rstrip("\n") + "\n\n------------------ 原始邮件 ------------------\n" + quote_block
+        marker = "原始郵件" if traditional else "原始邮件"
+        plain = body.rstrip("\n") + f"\n\n------------------ {marker} ------------------\n" + quote_block
 
     if html_only:
-        content = _text_part(_to_html(body, quote_block), "html", charset, label, transfer)
+        content = _text_part(_to_html(body, quote_block, "原始郵件" if traditional else "原始邮件"), "html", charset, label, transfer)
     elif multipart:
         boundary = "----=_Part_" + secrets.token_hex(8)
         content = (
@@ -387,7 +393,7 @@ def compose(*, from_addr: str, to_addr: str, subject: str, body: str, date: date
             "This is a multi-part message in MIME format.\r\n".encode("ascii")
             + f"--{boundary}\r\n".encode() + _text_part(plain, "plain", charset, label, transfer)
             + f"\r\n--{boundary}\r\n".encode()
-            + _text_part(_to_html(body, quote_block), "html", charset, label, transfer)
+            + _text_part(_to_html(body, quote_block, "原始郵件" if traditional else "原始邮件"), "html", charset, label, transfer)
             + f"\r\n--{boundary}--\r\n".encode()
         )
     else:
