@@ -33,6 +33,41 @@ log = logging.getLogger(__name__)
 MENU = ["help", "agencies", "scenarios", "test", "status", "findings", "score", "ranking", "letter", "campaign"]
 
 
+class RedactToken(logging.Filter):
+    """Blank the bot token out of log messages and tracebacks."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def __eq__(self, other) -> bool:  # one filter per token, however often the bot starts
+        return isinstance(other, RedactToken) and other.token == self.token
+
+    def __hash__(self) -> int:
+        return hash(self.token)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        return True
+
+
+def protect_token(token: str) -> RedactToken:
+    """Keep `token` out of the logs from here on."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    redact = RedactToken(token)
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None and redact not in handler.filters:
+            handler.addFilter(redact)
+    return redact
+
+
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Let allowlisted users through; refuse a stranger once, log every attempt."""
     user = update.effective_user
@@ -74,6 +109,7 @@ def build_application(db, config, *, token: str, base_url: str | None = None, ba
                       relay_timeout: float | None = None, push_interval: float = 1.0) -> Application:
     """The bot, ready for `bot.run.serve`. `base_url`/`base_file_url` point it at another Bot API
     server (a local one, or the tests' stand-in)."""
+    protect_token(token)  # the Bot logs its token-bearing URLs as soon as it is built
     access = Access.from_config(config)
     builder = ApplicationBuilder().token(token).concurrent_updates(True)
     if base_url:

@@ -374,7 +374,7 @@ def _load_site(db, config, agency_id: str):
 
 async def start_test(context, chat_id: int, user: User, agency: str, scenario: str) -> str:
     """Validate, audit and launch a test in the background; returns what to tell the user."""
-    db, config, access = _state(context)
+    db, config, _ = _state(context)
     if agency_row(db, agency) is None:
         return text(user.lang, "unknown_agency", agency=agency)
     found = list_scenarios(config)

@@ -17,39 +17,10 @@ from urllib.parse import urlsplit
 
 from telegram import Update
 
-from bot.app import build_application, set_menu
+from bot.app import RedactToken, build_application, protect_token, set_menu  # noqa: F401 (re-exported)
 from shopper.errors import ShopperError
 
 log = logging.getLogger(__name__)
-
-
-class RedactToken(logging.Filter):
-    """Blank the bot token out of log messages and tracebacks."""
-
-    def __init__(self, token: str):
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and self.token in record.exc_text:
-            record.exc_text = record.exc_text.replace(self.token, "<token>")
-        return True
-
-
-def protect_token(token: str) -> RedactToken:
-    """Keep `token` out of the logs from here on."""
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    redact = RedactToken(token)
-    for handler in [*logging.getLogger().handlers, logging.lastResort]:
-        if handler is not None and redact not in handler.filters:
-            handler.addFilter(redact)
-    return redact
 
 
 def bot_token(config) -> str:
@@ -103,6 +74,7 @@ async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = N
     HTTP side listens on `listen:port`."""
     pusher = application.bot_data["pusher"]
     server = None
+    protect_token(application.bot.token)
     await application.initialize()
     try:
         await set_menu(application)
@@ -138,7 +110,7 @@ async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = N
 def run(db, config, *, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443) -> None:
     """`shopper bot`: run until Ctrl-C or SIGTERM."""
     token = bot_token(config)
-    protect_token(token)
+    protect_token(token)  # before anything can log it
     application = build_application(db, config, token=token, base_url=config.get("bot", "api_url"),
                                     base_file_url=config.get("bot", "api_file_url"))
     if not application.bot_data["access"].users:

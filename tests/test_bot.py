@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.bot import STRANGER, SUPERVISOR, SUPERVISOR_EN, VIEWER
+from tests.fixtures.bot import STRANGER, SUPERVISOR, VIEWER
 
 pytestmark = pytest.mark.usefixtures("sim_clock")  # Monday 2026-11-30 10:00 in Shanghai
 
