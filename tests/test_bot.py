@@ -37,3 +37,31 @@ async def test_stranger_is_refused_once_and_logged(start_bot, botapi, db, caplog
     await botapi.settle()
     assert len(botapi.sent(chat_id=STRANGER)) == 1
     await bot.stop()
+
+
+async def test_a_failing_command_gets_a_short_apology_and_is_logged(start_bot, botapi, db, caplog):
+    db["agencies"].insert({"id": "bot-a", "name": "甲"})
+    db.execute("DROP TABLE scores")  # scoring cannot store: the handler raises
+    bot = await start_bot()
+    botapi.message(VIEWER, "/score")
+    reply = await botapi.wait_for("sendMessage", VIEWER)
+    assert reply.text == "Something went wrong; it has been logged. Please try again later."
+    assert any(r.levelname == "ERROR" and "handling an update failed" in r.getMessage() for r in caplog.records)
+    # The bot is still there for the next command.
+    botapi.message(VIEWER, "/agencies")
+    await botapi.wait_for("sendMessage", VIEWER, contains="bot-a")
+    await bot.stop()
+
+
+@pytest.mark.parametrize("users, message", [
+    ([{"role": "viewer"}], "needs a numeric id"),
+    ([{"id": "abc"}], "needs a numeric id"),
+    ([{"id": 5, "role": "admin"}], "role must be one of supervisor, viewer"),
+])
+def test_a_bad_allowlist_is_refused_with_a_clear_message(users, message):
+    from bot.access import Access
+    from shopper.config import Config
+    from shopper.errors import ShopperError
+
+    with pytest.raises(ShopperError, match=message):
+        Access.from_config(Config(None, {"bot": {"users": users}}))

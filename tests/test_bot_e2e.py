@@ -49,3 +49,20 @@ async def test_test_from_telegram_with_the_captcha_typed_in_the_chat(world, worl
     (audit,) = db["audit"].rows
     assert (audit["user_id"], audit["action"]) == (str(SUPERVISOR), "test")
     await bot.stop()
+
+
+async def test_an_unanswered_captcha_fails_the_test_with_a_clear_reason(world, world_clock, start_bot, botapi, db, tmp_path):
+    config = Config(tmp_path / "config.toml", {
+        "paths": {"scenarios": str(PROJECT_ROOT / "scenarios"), "evidence": str(tmp_path / "evidence")},
+        "bot": {"users": [{"id": SUPERVISOR, "role": "supervisor", "lang": "zh"}]},
+    })
+    agencies.sync(db, load_sites(config.sites_dir))
+    bot = await start_bot(config=config, relay_timeout=1.0)
+    since = botapi.mark()
+    botapi.message(SUPERVISOR, "/test jtw complaint-noise")
+    await botapi.wait_for("sendPhoto", SUPERVISOR, since=since, timeout=60)
+    failed = await botapi.wait_for("sendMessage", SUPERVISOR, since=since, contains="❌", timeout=60)
+    assert "nobody typed the captcha" in failed.text, failed.text
+    (test,) = db["tests"].rows
+    assert test["state"] == "failed" and "nobody typed the captcha" in (test["error"] or "")
+    await bot.stop()
