@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from shopper.calendar import BusinessCalendar
 from shopper.clock import from_iso, get_clock, to_iso
 from shopper.errors import ShopperError
+from shopper.personas import new_test_id
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,6 @@ class PlannedTest:
     agency_id: str
     scenario_id: str
     planned_at: datetime
-
-
-def new_test_id() -> str:
-    return f"t-{secrets.token_hex(4)}"
 
 
 def _candidate_day(days: list[date], cal: BusinessCalendar, rng: random.Random) -> date:
@@ -139,7 +136,7 @@ def plan(
         order = list(scenario_ids)
         rng.shuffle(order)
         times = spread(agency_id, order, start, end, cal, gap=gap, rng=rng, taken=taken)
-        planned += [PlannedTest(new_test_id(), agency_id, sid, when) for sid, when in zip(order, times)]
+        planned += [PlannedTest(new_test_id(db), agency_id, sid, when) for sid, when in zip(order, times)]
 
     created = to_iso(get_clock().now())
     with db.conn:
