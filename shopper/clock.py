@@ -131,13 +131,25 @@ class SimulatedClock:
 
 
 def parse_fake_now(spec: str) -> SimulatedClock:
-    """Read `SHOPPER_FAKE_NOW`: an ISO time with offset, optionally `@SPEED` (e.g.
-    `2026-10-09T18:30+08:00@60`). Lets a person or a test run any command at a chosen time."""
-    when, _, speed = spec.partition("@")
+    """Read `SHOPPER_FAKE_NOW`: an ISO time with offset, optionally `@SPEED` and `@EPOCH` (e.g.
+    `2026-10-09T18:30+08:00@60`). Lets a person or a test run any command at a chosen time.
+
+    EPOCH (Unix seconds) says when, in real time, the simulated clock stood at the given time, so
+    that several processes (a daemon and the demo world it talks to) share one simulated time."""
+    when, _, rest = spec.partition("@")
+    speed, _, epoch = rest.partition("@")
     start = datetime.fromisoformat(when.strip())
     if start.tzinfo is None:
         raise ValueError(f"SHOPPER_FAKE_NOW needs a UTC offset: {spec!r}")
-    return SimulatedClock(start, speed=float(speed) if speed else 0.0)
+    speed_value = float(speed) if speed else 0.0
+    if epoch:
+        start += timedelta(seconds=(time.time() - float(epoch)) * speed_value)
+    return SimulatedClock(start, speed=speed_value)
+
+
+def fake_now_spec(clock: SimulatedClock) -> str:
+    """The SHOPPER_FAKE_NOW value that gives a child process this clock's time line."""
+    return f"{clock.now().isoformat()}@{clock.speed}@{time.time()!r}"
 
 
 _clock: Clock | None = None

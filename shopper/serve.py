@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -102,6 +103,9 @@ class Daemon:
                 pass
         self.health.started_at = get_clock().now()
         sites, scenarios = self._load()
+        application = self._build_bot() if self.with_bot else None
+        if self.solver is None:
+            self.solver = solver_from_config(self.config, application)
         async with Engine(self.db, self.config, solver=self.solver) as engine:
             tasks = [
                 asyncio.create_task(guarded("scheduler", lambda: self._schedule(engine, sites, scenarios),
@@ -114,8 +118,8 @@ class Daemon:
             ]
             if self.with_mailbox:
                 tasks.append(asyncio.create_task(self._mailbox()))
-            if self.with_bot:
-                tasks.append(asyncio.create_task(self._bot()))
+            if application is not None:
+                tasks.append(asyncio.create_task(self._bot(application)))
             log.info("shopper serve: running (%d parts)", len(tasks))
             await self.stop.wait()
             log.info("shopper serve: stopping")
@@ -167,16 +171,34 @@ class Daemon:
         self.health.loops["mailbox"] = "on"
         await watcher.run(self.stop)
 
-    async def _bot(self) -> None:
+    def _build_bot(self):
         from bot.app import build_application
-        from bot.run import bot_token, serve
+        from bot.run import bot_token
 
         try:
             token = bot_token(self.config)
         except Exception as err:  # noqa: BLE001 - no token: the rest still runs
             self.health.loops["bot"] = "off"
             log.warning("bot off: %s", err)
-            return
-        application = build_application(self.db, self.config, token=token)
+            return None
+        return build_application(self.db, self.config, token=token)
+
+    async def _bot(self, application) -> None:
+        from bot.run import serve
+
         self.health.loops["bot"] = "on"
         await serve(application, stop=self.stop)
+
+
+def solver_from_config(config, application=None):
+    """Who reads captchas and SMS codes: `[solver] kind = "telegram"` (the default when the bot
+    runs: the supervisor who started the test is asked), "harness" with `url` (the demo world's
+    known answers), or "none" (a captcha fails the test with a clear finding)."""
+    kind = config.get("solver", "kind", "telegram" if application is not None else "none")
+    if kind == "harness":
+        from shopper.solvers import HarnessSolver
+
+        return HarnessSolver(config.get("solver", "url") or os.environ.get("SHOPPER_DEMO_URL", ""))
+    if kind == "telegram" and application is not None:
+        return application.bot_data["solver"]
+    return None

@@ -106,3 +106,20 @@ def test_only_the_clock_module_reads_the_wall_clock():
                 offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
     assert SystemClock().now().tzinfo is timezone.utc
+
+
+def test_fake_now_spec_shares_a_time_line_across_processes():
+    import subprocess
+    import sys
+
+    from shopper.clock import fake_now_spec
+
+    c = SimulatedClock(START, speed=100)
+    spec = fake_now_spec(c)
+    code = "from shopper.clock import get_clock; print(get_clock().now().isoformat())"
+    out = subprocess.run([sys.executable, "-c", code], env={"SHOPPER_FAKE_NOW": spec, "PATH": ""},
+                         capture_output=True, text=True, check=True).stdout
+    child = datetime.fromisoformat(out.strip())
+    # The child started later in real time; its clock has run on at the same speed meanwhile.
+    assert abs((child - c.now()).total_seconds()) < 100 * 2  # within 2 real seconds
+    assert child > START
