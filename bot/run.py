@@ -107,14 +107,23 @@ async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = N
         await application.shutdown()
 
 
-def run(db, config, *, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443) -> None:
-    """`shopper bot`: run until Ctrl-C or SIGTERM."""
+def application_from_config(db, config):
+    """The bot as the config describes it (token from the secrets; `[bot] api_url`/`api_file_url`
+    for a self-hosted Bot API server). For `shopper serve`: `await serve(app, stop=stop)`, and
+    hand `app.bot_data["solver"]` (the TelegramSolver) to the engine that runs campaign tests."""
     token = bot_token(config)
     protect_token(token)  # before anything can log it
     application = build_application(db, config, token=token, base_url=config.get("bot", "api_url"),
                                     base_file_url=config.get("bot", "api_file_url"))
     if not application.bot_data["access"].users:
         log.warning("no [[bot.users]] in the config: the bot will refuse everyone")
+    return application
+
+
+def run(db, config, *, webhook_url: str | None = None, listen: str = "127.0.0.1", port: int = 8443) -> None:
+    """`shopper bot`: run until Ctrl-C or SIGTERM."""
+    application = application_from_config(db, config)
+    token = application.bot.token
 
     async def main() -> None:
         stop = asyncio.Event()
