@@ -50,7 +50,7 @@ def _zh_date(moment: datetime) -> str:
 
 def _failures(db, period: Period, agency_id: str) -> list[dict]:
     """The agency's failed findings of the period, with their test, reply and evidence."""
-    source, params = _findings_from(period, agency_id)
+    source, params = _findings_from(period, agency_id, db)
     rows = db.execute(
         "SELECT f.id, f.subject_key, f.test_id, f.rule_id, f.detail, f.evidence_json, f.deadline_at, "
         f"f.observed_at {source} AND f.verdict = 'fail' ORDER BY COALESCE(t.submitted_at, f.observed_at), f.rule_id, f.id",
@@ -99,7 +99,7 @@ def _failures(db, period: Period, agency_id: str) -> list[dict]:
 
 
 def agencies_with_failures(db, period: Period, agency: str | None = None) -> list[str]:
-    source, params = _findings_from(period, agency)
+    source, params = _findings_from(period, agency, db)
     return [r[0] for r in db.execute(
         f"SELECT DISTINCT f.agency_id {source} AND f.verdict = 'fail' ORDER BY f.agency_id", params)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shopper.scoring import AgencyScore, Period, has_scores, load_scores, score_agencies
+from shopper.scoring import AgencyScore, Period, load_scores, score_agencies
 
 
 @dataclass
@@ -64,8 +64,20 @@ def competition_ranks(values: list[float | None]) -> list[int | None]:
     return ranks
 
 
+def _fresh(db, period: Period) -> bool:
+    """Stored scores of `period` newer than every finding and import (so still right)."""
+    computed = db.execute("SELECT max(computed_at) FROM scores WHERE period = ?", [str(period)]).fetchone()[0]
+    if computed is None:
+        return False
+    changed = db.execute(
+        "SELECT max(x) FROM (SELECT max(COALESCE(updated_at, created_at)) AS x FROM findings "
+        "UNION ALL SELECT max(imported_at) FROM imported_scores)"
+    ).fetchone()[0]
+    return changed is None or changed < computed
+
+
 def _scores(db, period: Period, config, recompute: bool) -> list[AgencyScore]:
-    if recompute or not has_scores(db, period):
+    if recompute or not _fresh(db, period):
         return score_agencies(db, period, config)
     return load_scores(db, period)
 
@@ -82,8 +94,9 @@ def rank_scores(scores: list[AgencyScore], previous: list[AgencyScore] | None = 
 
 def ranking(db, period, config=None, *, recompute: bool = False) -> list[RankRow]:
     """The ranking of `period` with movement against the previous period. Scores are computed
-    (and stored) when the period has none yet, or always with `recompute`."""
+    (and stored) when the stored ones are missing or older than a finding or an import; with
+    `recompute` the period's scores are computed afresh in any case (e.g. after a weights change)."""
     period = Period.parse(period)
     current = _scores(db, period, config, recompute)
-    previous = _scores(db, period.previous(), config, recompute)
+    previous = _scores(db, period.previous(), config, False)
     return rank_scores(current, previous)

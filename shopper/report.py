@@ -88,6 +88,7 @@ class EvidenceFiles:
 
     def __init__(self, db, config: Config, out_dir: Path):
         self.root = config.evidence_dir
+        self.available = self.root.is_dir()
         self.out = out_dir / "evidence"
         self.db = db
         self.done: dict[str, str | None] = {}
@@ -108,6 +109,8 @@ class EvidenceFiles:
         """The site-relative href of the evidence file, or None when the file is not at hand."""
         if sha in self.done:
             return self.done[sha]
+        if not self.available:
+            return None
         src = self._source(sha)
         href = None
         if src is not None:
@@ -117,6 +120,8 @@ class EvidenceFiles:
             if not dest.exists():
                 try:
                     os.link(src, dest)
+                except FileExistsError:
+                    pass  # another worker copied it first
                 except OSError:
                     shutil.copy2(src, dest)
             href = f"evidence/{name}"
@@ -138,7 +143,7 @@ def _parse_json(text: str | None) -> dict:
 
 
 def _agency_findings(db, period: Period, agency_id: str) -> list[dict]:
-    source, params = _findings_from(period, agency_id)
+    source, params = _findings_from(period, agency_id, db)
     rows = db.execute(
         "SELECT f.id, f.subject_key, f.test_id, f.rule_id, f.verdict, f.detail, f.evidence_json, "
         f"f.deadline_at, f.observed_at {source} ORDER BY f.verdict = 'pass', f.rule_id, f.id",
@@ -211,10 +216,13 @@ def _trend_periods(db, period: Period) -> list[Period]:
 # ------------------------------------------------------------------------------------- writing
 
 
-def write_report(db, out_dir, *, period=None, config: Config | None = None, progress=None) -> Path:
+def write_report(db, out_dir, *, period=None, config: Config | None = None, progress=None,
+                 workers: int | None = None) -> Path:
     """Write the static site for `period` (default: the newest with findings). Returns index.html.
 
-    `progress`, if given, is called as progress(done, total) while agency pages are written."""
+    `progress`, if given, is called as progress(done, total) while agency pages are written.
+    Agency pages are written by `workers` processes (default: one per CPU) when the database is
+    a file and there are many agencies; each opens its own read connection."""
     config = config or Config.load()
     period = Period.parse(period) if period else latest_period(db)
     out = Path(out_dir)
@@ -239,31 +247,85 @@ def write_report(db, out_dir, *, period=None, config: Config | None = None, prog
     agencies = {r[0]: dict(zip(("id", "name", "class", "timezone", "homepage"), r))
                 for r in db.execute('SELECT id, name, "class", timezone, homepage FROM agencies')}
     observations = load_observations(db, period=period)
-    common = {
+
+    (out / "style.css").write_text(env.get_template("report_style.css.j2").render(), encoding="utf-8")
+    index = out / "index.html"
+    index.write_text(env.get_template("report_index.html.j2").render(rows=rows, **_common(period, config, now)),
+                     encoding="utf-8")
+
+    jobs = []
+    for row in rows:
+        agency = agencies.get(row.agency_id) or {"id": row.agency_id, "name": row.name, "class": None,
+                                                "timezone": None, "homepage": None}
+        jobs.append((row, agency, observations.get(row.agency_id, []), totals.get(row.agency_id, {})))
+    db_file = _database_file(db)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if db_file is None or workers <= 1 or len(jobs) < PARALLEL_FROM:
+        _write_pages(db, out, period, config, now, periods, jobs, progress, done_before=0, total=len(jobs))
+        return index
+
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    db.conn.commit()  # the workers must see the scores just stored
+    size = max(50, min(500, len(jobs) // (workers * 4) or 1))
+    chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_page_worker, db_file, str(out), str(period), config, now, periods, chunk)
+                   for chunk in chunks]
+        for future in as_completed(futures):
+            done += future.result()
+            if progress is not None:
+                progress(done, len(jobs))
+    return index
+
+
+PARALLEL_FROM = 400  # below this many agencies a second process costs more than it saves
+
+
+def _database_file(db) -> str | None:
+    for _, name, path in db.execute("PRAGMA database_list"):
+        if name == "main":
+            return path or None
+    return None
+
+
+def _common(period: Period, config: Config, now) -> dict:
+    return {
         "period": period, "period_label": period.label_zh, "generated": local_time(now, config.timezone),
         "measure": measure(), "parts": parts(), "part_ids": PART_IDS, "rules": all_rules(),
         "verdict_zh": VERDICT_ZH, "office": config.get("office", "name", "市政府办公厅"),
     }
 
-    (out / "style.css").write_text(env.get_template("report_style.css.j2").render(), encoding="utf-8")
-    index = out / "index.html"
-    index.write_text(env.get_template("report_index.html.j2").render(rows=rows, **common), encoding="utf-8")
 
-    evidence = EvidenceFiles(db, config, out)
+def _write_pages(db, out: Path, period: Period, config: Config, now, periods, jobs, progress=None, *,
+                 done_before: int = 0, total: int = 0) -> int:
+    env = template_env(config)
     page = env.get_template("report_agency.html.j2")
-    for done, row in enumerate(rows, start=1):
-        agency = agencies.get(row.agency_id) or {"id": row.agency_id, "name": row.name, "class": None,
-                                                "timezone": None, "homepage": None}
+    common = _common(period, config, now)
+    evidence = EvidenceFiles(db, config, out)
+    for done, (row, agency, observations, totals) in enumerate(jobs, start=1):
         html = page.render(
             agency=agency, row=row, tz=agency.get("timezone") or "Asia/Shanghai",
-            **_agency_context(db, period, agency, row, observations.get(row.agency_id, []), totals, periods,
-                              evidence, now),
+            **_agency_context(db, period, agency, row, observations, totals, periods, evidence, now),
             **common,
         )
         (out / "agencies" / f"{_safe_name(row.agency_id)}.html").write_text(html, encoding="utf-8")
         if progress is not None:
-            progress(done, len(rows))
-    return index
+            progress(done_before + done, total)
+    return len(jobs)
+
+
+def _page_worker(db_file: str, out: str, period: str, config: Config, now, periods, jobs) -> int:
+    """One process's share of the agency pages (spawned: opens its own connection)."""
+    from shopper.db import open_database
+
+    db = open_database(db_file, create=False)
+    try:
+        return _write_pages(db, Path(out), Period.parse(period), config, now, periods, jobs)
+    finally:
+        db.close()
 
 
 def _safe_name(agency_id: str) -> str:
@@ -289,7 +351,7 @@ def _agency_context(db, period, agency, row: RankRow, observations, totals, peri
             ds, obs = durations(observations, what, now)
             strips.append((label, [d for d, o in zip(ds, obs) if o], [d for d, o in zip(ds, obs) if not o]))
         charts_html["strip"] = charts.strip_chart(strips, title="响应时间分布 response times (○ = unanswered so far)")
-    mine = totals.get(agency["id"], {})
+    mine = totals
     charts_html["trend"] = charts.trend_chart([(str(p), mine.get(str(p))) for p in periods],
                                               title="总分趋势 total score by period")
     return {

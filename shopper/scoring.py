@@ -218,7 +218,12 @@ class PartScore:
 
     @property
     def name(self) -> str:
-        return parts()[self.part].zh
+        return _part_names()[self.part]
+
+
+@lru_cache(maxsize=1)
+def _part_names() -> dict[str, str]:
+    return {pid: p.zh for pid, p in parts().items()}
 
 
 @dataclass
@@ -322,24 +327,61 @@ def _part_case() -> str:
     return f"CASE f.rule_id {whens} END"
 
 
-def _period_filter(period: Period) -> tuple[str, list]:
-    """WHERE clause selecting the findings of `period` (local time of the agency)."""
-    when = "COALESCE(t.submitted_at, f.observed_at, f.created_at)"
-    zone = "COALESCE(a.timezone, 'Asia/Shanghai')"
-    if period.kind == "Q":
-        return (f"(f.period = ? OR (f.period IS NULL AND shopper_period({when}, {zone}, 'Q') = ?))",
-                [str(period), str(period)])
-    return f"shopper_period({when}, {zone}, 'M') = ?", [str(period)]
-
-
-def _findings_from(period: Period, agency_id: str | None) -> tuple[str, list]:
-    where, params = _period_filter(period)
-    sql = ("FROM findings f LEFT JOIN tests t ON t.id = f.test_id "
-           "LEFT JOIN agencies a ON a.id = f.agency_id WHERE " + where)
+def _local_window(db, period: Period, ts: str, zone: str, agency_id: str | None = None) -> tuple[str, list]:
+    """SQL predicate: the UTC time `ts` falls in `period` in the zone `zone`. One UTC range per
+    time zone the agencies use (plain string comparison, no per-row Python), the SQL function
+    for anything else."""
+    sql = "SELECT DISTINCT COALESCE(timezone, ?) FROM agencies"
     if agency_id is not None:
-        sql += " AND f.agency_id = ?"
+        sql += " WHERE id = ?"
+    zones = [row[0] for row in db.execute(sql, [DEFAULT_TZ] + ([agency_id] if agency_id is not None else []))]
+    start = datetime.combine(period.first_day(), datetime.min.time())
+    whens, params = [], []
+    for name in zones or [DEFAULT_TZ]:
+        tz = _zone(name)
+        if tz.key != name:
+            continue  # an unknown zone: leave it to shopper_period, which falls back the same way
+        whens.append("WHEN ? THEN (" + ts + " >= ? AND " + ts + " < ?)")
+        params += [name, to_iso(start.replace(tzinfo=tz)), to_iso(period.end(name))]
+    sql = f"(CASE {zone} {' '.join(whens)} ELSE shopper_period({ts}, {zone}, ?) = ? END)"
+    return sql, params + [period.kind, str(period)]
+
+
+_WHEN = "COALESCE(t.submitted_at, f.observed_at, f.created_at)"
+_ZONE = "COALESCE(a.timezone, 'Asia/Shanghai')"
+_JOINS = "FROM findings f LEFT JOIN tests t ON t.id = f.test_id LEFT JOIN agencies a ON a.id = f.agency_id"
+
+
+def _findings_from(period: Period, agency_id: str | None, db) -> tuple[str, list]:
+    """`FROM ... WHERE ...` selecting the findings of `period` (f = findings, t = its test,
+    a = its agency). Quarters use the period GRADE stored; months, and findings without a stored
+    period, the test's submission time in the agency's zone."""
+    register_sql_functions(db)
+    window, wparams = _local_window(db, period, _WHEN, _ZONE, agency_id)
+    if period.kind == "Q":
+        where, params = f"(f.period = ? OR (f.period IS NULL AND {window}))", [str(period)] + wparams
+    else:
+        where, params = window, wparams
+    if agency_id is not None:
+        where += " AND f.agency_id = ?"
         params.append(agency_id)
-    return sql, params
+    return f"{_JOINS} WHERE {where}", params
+
+
+def _verdicts(db, period: Period, agency_id: str | None) -> tuple[str, list]:
+    """A subquery of (agency_id, rule_id, verdict) of the period, cheap for the whole country:
+    stored quarter periods need no join."""
+    if period.kind == "Q":
+        window, wparams = _local_window(db, period, _WHEN, _ZONE, agency_id)
+        sql = ("SELECT f.agency_id, f.rule_id, f.verdict FROM findings f WHERE f.period = ?"
+               + (" AND f.agency_id = ?" if agency_id is not None else "")
+               + f" UNION ALL SELECT f.agency_id, f.rule_id, f.verdict {_JOINS} WHERE f.period IS NULL AND {window}"
+               + (" AND f.agency_id = ?" if agency_id is not None else ""))
+        params = [str(period)] + ([agency_id] if agency_id is not None else []) + wparams
+        params += [agency_id] if agency_id is not None else []
+        return sql, params
+    source, params = _findings_from(period, agency_id, db)
+    return f"SELECT f.agency_id, f.rule_id, f.verdict {source}", params
 
 
 def _agencies(db, agency_id: str | None) -> dict[str, tuple[str, str | None]]:
@@ -357,11 +399,11 @@ def compute_scores(db, period, config=None, *, agency_id: str | None = None) -> 
     register_sql_functions(db)
     weights = load_weights(config)
     agencies = _agencies(db, agency_id)
-    source, params = _findings_from(period, agency_id)
+    source, params = _verdicts(db, period, agency_id)
     counts: dict[str, dict[str, tuple[int, int, int]]] = {}
     sql = (f"SELECT f.agency_id, {_part_case()} AS part, "
            "SUM(f.verdict = 'pass'), SUM(f.verdict = 'fail'), SUM(f.verdict = 'undetermined') "
-           f"{source} GROUP BY f.agency_id, part")
+           f"FROM ({source}) f GROUP BY f.agency_id, part")
     for aid, part, passed, failed, undetermined in db.execute(sql, params):
         if aid is None:
             continue
@@ -462,7 +504,7 @@ def explain(db, agency_id: str, period, config=None) -> dict:
         raise ShopperError(f"no agency {agency_id!r}; `shopper score` lists the agencies")
     score = scored[0]
     rules = all_rules()
-    source, params = _findings_from(period, agency_id)
+    source, params = _findings_from(period, agency_id, db)
     findings = []
     for row in db.execute(
         f"SELECT f.id, f.subject_key, f.test_id, f.rule_id, f.verdict, f.detail {source} ORDER BY f.rule_id, f.id",

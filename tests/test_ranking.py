@@ -51,6 +51,11 @@ def test_ranking_recomputes_when_findings_change(builder):
     b.finding("a", "complaint.ack_24h", "pass")
     b.finding("b", "complaint.ack_24h", "fail")
     assert [r.agency_id for r in ranking(b.db, "2026Q4")] == ["a", "b"]
+    # a change that does not touch updated_at is not seen unless asked to recompute
     b.db.execute("UPDATE findings SET verdict = CASE verdict WHEN 'pass' THEN 'fail' ELSE 'pass' END")
     assert [r.agency_id for r in ranking(b.db, "2026Q4")] == ["a", "b"]  # stored scores reused
     assert [r.agency_id for r in ranking(b.db, "2026Q4", recompute=True)] == ["b", "a"]
+    # a finding graded after the scores were stored makes them stale
+    b.db.execute("UPDATE findings SET verdict = 'fail', updated_at = '2099-01-01T00:00:00+00:00' WHERE agency_id = 'b'")
+    b.db.conn.commit()
+    assert [(r.agency_id, r.rank, r.total) for r in ranking(b.db, "2026Q4")] == [("a", 1, 0.0), ("b", 1, 0.0)]

@@ -67,3 +67,18 @@ def test_report_defaults_to_the_newest_period(scored_world, tmp_path):
     index = write_report(scored_world, tmp_path / "s", config=Config(None, {}))
     assert "2026Q4" in index.read_text("utf-8")
     assert SCRIPT_REPLY not in (tmp_path / "s" / "agencies" / "jtw.html").read_text("utf-8")
+
+
+@pytest.mark.slow
+def test_pages_from_worker_processes_match(scored_world, tmp_path, monkeypatch):
+    import shopper.report as report
+
+    config = Config(None, {})
+    write_report(scored_world, tmp_path / "one", period="2026Q4", config=config, workers=1)
+    monkeypatch.setattr(report, "PARALLEL_FROM", 1)
+    seen = []
+    write_report(scored_world, tmp_path / "two", period="2026Q4", config=config, workers=2,
+                 progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (3, 3)
+    for page in sorted((tmp_path / "one" / "agencies").glob("*.html")):
+        assert (tmp_path / "two" / "agencies" / page.name).read_text("utf-8") == page.read_text("utf-8")
