@@ -59,7 +59,12 @@ class HomeVariant:
     complaint_link: str = "top"  # top | footer
     broken_links: bool = False
     slow_page: bool = False  # /slow answers after the world's slow_delay
-    disclosure: tuple[str, ...] = ("机构职能", "联系方式", "政策法规", "办事指南", "办理结果", "规划计划", "统计信息", "人事信息")
+    # (kind of 附件一 as shopper.checks names it, the column's title on the site)
+    disclosure: tuple[tuple[str, str], ...] = (
+        ("functions", "机构职能"), ("contacts", "联系方式"), ("items", "审批服务事项目录"), ("legal_basis", "政策法规"),
+        ("procedures", "办理程序和时限"), ("place_time_fees", "办理地点和时间"), ("eligibility", "申请条件"),
+        ("results", "办理结果公示"),
+    )
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class Agency:
     ref_prefix: str = ""
     services: tuple[str, ...] = ("办事指南查询",)
     status_words: tuple[str, str, str] = ("待审查", "待处理", "已处理")
+    # Mail subjects ({kind} 咨询/投诉/建议, {subject} the citizen's title, {short} the agency).
+    ack_subject: str = "您的{kind}已受理"
+    reply_subject: str = "关于您{kind}事项的答复"
 
     @property
     def email_domain(self) -> str:
@@ -132,6 +140,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         ack_mail=MailStyle("gbk", "quoted-printable", ref_in="subject"),
         reply_mail=MailStyle("gbk", "base64", html_only=True, ref_in="both"),
         sender="jdts", services=("供水管道接入申请",),
+        ack_subject="【{short}】来信受理回执", reply_subject="答复：{subject}",
     ),
     Agency(
         "ghj", "上海市规划和自然资源局", "市规划资源局", "Shanghai Planning and Natural Resources Bureau",
@@ -140,7 +149,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         form=FormVariant(two_step=True, agreement=True, captcha=True),
         ack_mail=MailStyle("gb18030", "base64", multipart=True, ref_in="body"),
         reply_mail=MailStyle("utf-8", "quoted-printable", quote=True, in_reply_to=True, ref_in="subject"),
-        services=("建设工程规划许可证",),
+        services=("建设工程规划许可证",), ack_subject="来信受理通知", reply_subject="Re: {subject}",
     ),
     Agency(
         "sthjj", "上海市生态环境局", "市生态环境局", "Shanghai Ecology and Environment Bureau",
@@ -151,6 +160,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         ack_mail=MailStyle("gbk", "base64", ref_in="both"),
         reply_mail=MailStyle("gb2312", "quoted-printable", multipart=True, ref_in="body"),
         greeting="{name}：", services=("建设项目环评审批",),
+        ack_subject="环境信访受理告知", reply_subject="环境信访答复意见",
     ),
     Agency(
         "scjgj", "上海市市场监督管理局", "市市场监管局", "Shanghai Administration for Market Regulation",
@@ -161,6 +171,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         ack_mail=MailStyle("utf-8", "quoted-printable", html_only=True, ref_in="body"),
         reply_mail=MailStyle("gb18030", "base64", quote=True, in_reply_to=True, ref_in="both", label="gb2312"),
         sender="12315", services=("营业执照办理进度",),
+        ack_subject="12315投诉受理通知", reply_subject="Re: {subject}",
     ),
     Agency(
         "fgj", "上海市房屋管理局", "市房管局", "Shanghai Housing Administration Bureau",
@@ -168,7 +179,8 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         "上海市住宅物业管理规定", PROFILES["vague_redirect"],
         form=FormVariant(shows="none", agreement=True),
         status=StatusVariant(needs_phone=True),
-        home=HomeVariant(broken_links=True, disclosure=("机构职能", "政策法规", "办事指南", "规划计划")),
+        home=HomeVariant(broken_links=True, disclosure=(("functions", "机构职能"), ("legal_basis", "政策法规"),
+                                                        ("items", "审批服务事项目录"), ("procedures", "办理程序和时限"))),
         ack_mail=MailStyle("gb2312", "base64", ref_in="both"),
         reply_mail=MailStyle("gbk", "quoted-printable", html_only=True, ref_in="subject"),
         services=("住房租赁合同备案",),
@@ -191,7 +203,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         home=HomeVariant(slow_page=True),
         ack_mail=MailStyle("gbk", "base64", ref_in="subject"),
         reply_mail=MailStyle("gbk", "base64", ref_in="body"),
-        services=("占道许可办理",),
+        services=("占道许可办理",), ack_subject="来信已收到", reply_subject="{subject}",
     ),
     Agency(
         "wjw", "上海市卫生健康委员会", "市卫健委", "Shanghai Municipal Health Commission",
@@ -309,8 +321,9 @@ def status_steps(agency: Agency) -> list[tuple[str, dict]]:
         ("expect", {"selector": "#result"}),
         ("extract", {"selector": "#status", "into": "status"}),
         ("extract", {"selector": "#status-time", "into": "status_time"}),
-        ("extract", {"selector": "#reply", "into": "reply"}),
     ]
+    # No `extract reply` here: #reply stays empty until the letter is answered, and an extract
+    # step fails on an empty element, which would fail every poll of an unanswered letter.
     return steps
 
 
@@ -349,14 +362,16 @@ def site_file(agency: Agency) -> str:
     if form.departments:
         out.append("departments = [" + ", ".join(_toml_str(d) for d in form.departments) + "]")
     out += ["", "[disclosure]", "# where each kind of information of 附件一 is published (relative to the homepage)"]
-    for i, item in enumerate(agency.home.disclosure, 1):
-        out.append(f"{_toml_str(item)} = \"xxgk/{i}\"")
+    for i, (kind, title) in enumerate(agency.home.disclosure, 1):
+        out.append(f"{kind} = \"xxgk/{i}\"  # {title}")
     out.append("")
     for i, name in enumerate(agency.services, 1):
-        out += ["[[services]]", f"name = {_toml_str(name)}", f'url = "service/{i}"', 'apply = "complaint"',
-                'status = "status"', 'result = "status"', ""]
+        result = "answered" if agency.status.answered_list else f"service/{i}"
+        out += ["[[services]]", f"name = {_toml_str(name)}", f'guide = "service/{i}"',
+                f'accept = "{"consult" if agency.form.login else "complaint"}"', 'query = "status"',
+                f'result = {{ url = "{result}", text = "办理结果" }}', ""]
     if agency.home.broken_links:
-        out += ["[[services]]", 'name = "房屋交易资金监管申请"', 'url = "wsbs/old/apply.jsp"', ""]
+        out += ["[[services]]", 'name = "房屋交易资金监管申请"', 'accept = "wsbs/old/apply.jsp"', 'query = "status"', ""]
     blocks = []
     for where, steps in [("login.steps", login_steps(agency))] + [
         (f"forms.{kind}.steps", form_steps(agency, kind)) for kind in ("consultation", "complaint", "suggestion")

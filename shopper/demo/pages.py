@@ -82,7 +82,7 @@ textarea { width: 480px; height: 140px; } input[type=text] { width: 260px; }</st
 </ul>
 <h2>政务公开</h2>
 <ul class="disclosure">
-{% for item in agency.home.disclosure %}<li><a href="/{{ agency.id }}/xxgk/{{ loop.index }}">{{ item }}</a></li>{% endfor %}
+{% for kind, item in agency.home.disclosure %}<li><a href="/{{ agency.id }}/xxgk/{{ loop.index }}">{{ item }}</a></li>{% endfor %}
 </ul>
 <h2>网上办事</h2>
 <ul class="services">
@@ -250,7 +250,7 @@ function checkForm(form) {
 """,
     "answered.html": """{% extends "base.html" %}
 {% block main %}
-<h2>答复列表</h2>
+<h2>答复列表（办理结果）</h2>
 <table class="grid" id="answered">
 <tr><th>办件编号</th><th>标题</th><th>收信部门</th><th>答复时间</th></tr>
 {% for s in letters %}<tr class="letter"><td class="ref">{{ s.reference }}</td><td class="title"><a href="/{{ agency.id }}/answered/{{ s.reference }}">{{ s.subject }}</a></td><td>{{ s.department }}</td><td class="time">{{ times[loop.index0] }}</td></tr>

@@ -205,12 +205,14 @@ def write(what: str, *, agency, profile: Profile, reading: Reading, sub, now: da
     paragraphs: list[str] = []
 
     if what == "ack":
-        subject = f"您的{kind_word}已受理"
+        subject = agency.ack_subject.format(kind=kind_word, subject=sub.subject, short=agency.short)
         if rude:
             paragraphs.append(f"你的来信{ref}已收到。")
         else:
             paragraphs.append(f"您好！您于{when}通过{agency.short}网站提交的{kind_word}“{sub.subject}”已收悉{ref}。")
-        if profile.ack_states_deadline:
+        if profile.ack_states_deadline and rude:
+            paragraphs.append(f"按规定在{limit_text(limit)}内办理，其间不要重复来信。")
+        elif profile.ack_states_deadline:
             paragraphs.append(f"我们将在{limit_text(limit)}内办理并答复您，办理进度可在本网站“办件查询”栏目查询。")
         else:
             paragraphs.append("我们将尽快处理，请耐心等待。")
@@ -220,7 +222,7 @@ def write(what: str, *, agency, profile: Profile, reading: Reading, sub, now: da
             paragraphs.append(f"如有疑问，请在工作日拨打{agency.phone}咨询。感谢您对我们工作的关心和支持！")
         return Letter(subject, greeting + "\n" + "\n".join(paragraphs) + sign)
 
-    subject = f"关于您{kind_word}事项的答复"
+    subject = agency.reply_subject.format(kind=kind_word, subject=sub.subject, short=agency.short)
     if reading.out_of_scope:
         if profile.out_of_scope_well and not rude:
             paragraphs += [

@@ -150,7 +150,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         if parts == ["sms"]:
             phone = query.get("phone", "")
             # The page sends the code with a script; give it a moment to arrive.
-            for _ in range(20):
+            for _ in range(10):
                 code = self.world.sms_code(phone)
                 if code:
                     return self._text(200, code)
@@ -197,7 +197,7 @@ class DemoHandler(BaseHTTPRequestHandler):
             name = agency.services[int(rest[0]) - 1]
             return self._page(agency, "page.html", title=name, paragraphs=[
                 f"事项名称：{name}", "办理依据：详见政务公开“政策法规”栏目。", "办理时限：20个工作日。",
-                f"办理地点：{agency.address}。"],
+                f"办理地点：{agency.address}。", "办理结果：办结后通过“办件查询”反馈。"],
                 links=[(f"/{agency.id}/complaint", "网上受理"), (f"/{agency.id}/status", "办件查询"),
                        (f"/{agency.id}/status", "结果反馈")])
         self._not_found()
@@ -219,7 +219,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         self._page(agency, "home.html", title="首页", news=news)
 
     def _disclosure(self, agency: Agency, rest: list[str]) -> None:
-        items = agency.home.disclosure
+        items = [title for _, title in agency.home.disclosure]
         if not rest:
             return self._page(agency, "page.html", title="政务公开", paragraphs=[],
                               links=[(f"/{agency.id}/xxgk/{i + 1}", t) for i, t in enumerate(items)])
@@ -227,6 +227,8 @@ class DemoHandler(BaseHTTPRequestHandler):
             item = items[int(rest[0]) - 1]
             text = {"联系方式": f"地址：{agency.address}；电话：{agency.phone}；邮箱：{agency.from_addr}"}.get(
                 item, f"{agency.name}{item}，依照《中华人民共和国政府信息公开条例》主动公开。")
+            if item == "办理结果公示":
+                text += f"本月共办结{len(self.world.answered(agency.id))}件来信。"
             return self._page(agency, "page.html", title=item, paragraphs=[text])
         self._not_found()
 
