@@ -112,15 +112,16 @@ def load_observations(db, *, period=None, agency_id: str | None = None) -> dict[
     """Submitted tests with their first acknowledgement and reply, grouped by agency.
 
     Times come from the tests row, else from the first acknowledged/replied event."""
-    from shopper.scoring import Period, register_sql_functions
+    from shopper.scoring import Period, _local_window, register_sql_functions
 
     where = ["t.submitted_at IS NOT NULL"]
     params: list = []
     if period is not None:
         period = Period.parse(period)
         register_sql_functions(db)
-        where.append("shopper_period(t.submitted_at, COALESCE(a.timezone, 'Asia/Shanghai'), ?) = ?")
-        params += [period.kind, str(period)]
+        window, wparams = _local_window(db, period, "t.submitted_at", "COALESCE(a.timezone, 'Asia/Shanghai')", agency_id)
+        where.append(window)
+        params += wparams
     if agency_id is not None:
         where.append("t.agency_id = ?")
         params.append(agency_id)

@@ -102,3 +102,16 @@ async def test_letter_renders_to_a_non_blank_png(scored_world, tmp_path, config)
     assert red > 500, "the red masthead is missing"
     assert height > 10
     (tmp_path / "letter.png").write_bytes(png)
+
+
+def test_cli_letters(scored_world, tmp_path):
+    from click.testing import CliRunner
+
+    from shopper.cli import main
+
+    db = str(tmp_path / "score.db")
+    result = CliRunner().invoke(main, ["--db", db, "letters", "--out", str(tmp_path / "l"), "--period", "2026Q4"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("letter ") == 2
+    result = CliRunner().invoke(main, ["--db", db, "letters", "--agency", "ghj", "--out", str(tmp_path / "l2")])
+    assert result.exit_code == 0 and "nothing to rectify" in result.output

@@ -82,3 +82,13 @@ def test_pages_from_worker_processes_match(scored_world, tmp_path, monkeypatch):
     assert seen[-1] == (3, 3)
     for page in sorted((tmp_path / "one" / "agencies").glob("*.html")):
         assert (tmp_path / "two" / "agencies" / page.name).read_text("utf-8") == page.read_text("utf-8")
+
+
+def test_cli_report(scored_world, tmp_path):
+    from click.testing import CliRunner
+
+    from shopper.cli import main
+
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "score.db"), "report", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "index.html").exists() and (tmp_path / "r" / "agencies" / "mzj.html").exists()

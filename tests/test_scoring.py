@@ -240,3 +240,17 @@ def test_cli_import_score_and_explain(scored_world, tmp_path):
 
     result = runner.invoke(main, ["--db", str(db_path), "score", "--period", "2026Q7"])
     assert result.exit_code == 2 and "2026Q4" in result.output
+
+
+def test_findings_without_a_stored_period_fall_in_the_local_quarter(builder):
+    b = builder
+    b.agency("sh")
+    b.agency("ny", tz="America/New_York")
+    b.agency("odd", tz="Not/AZone")  # a broken zone falls back to Shanghai, and does not stop the score
+    moment = datetime(2026, 9, 30, 17, 0, tzinfo=UTC)  # Oct 1 in Shanghai, still Sep 30 in New York
+    for aid in ("sh", "ny", "odd"):
+        tid = b.test(aid, submitted=moment)
+        b.finding(aid, "complaint.ack_24h", "pass", test_id=tid, period=None)
+    q4, q3 = score_agencies(b.db, "2026Q4"), score_agencies(b.db, "2026Q3")
+    assert [s.agency_id for s in q4 if s.assessed] == ["odd", "sh"]
+    assert [s.agency_id for s in q3 if s.assessed] == ["ny"]

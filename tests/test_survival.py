@@ -71,3 +71,15 @@ def test_observations_take_times_from_events_and_censor_at_the_observation_end(b
     obs = {o.test_id: o for o in load_observations(b.db, agency_id="a")["a"]}
     ds, seen = durations([obs[tid2]], "ack", until=start + timedelta(hours=90))
     assert (ds, seen) == ([7.0], [True])
+
+
+def test_observations_of_a_period_in_the_agency_zone(builder):
+    b = builder
+    b.agency("sh")
+    b.agency("ny", tz="America/New_York")
+    moment = datetime(2026, 9, 30, 17, 0, tzinfo=UTC)  # Oct 1 01:00 in Shanghai, Sep 30 13:00 in New York
+    b.test("sh", submitted=moment)
+    b.test("ny", submitted=moment)
+    assert set(load_observations(b.db, period="2026Q4")) == {"sh"}
+    assert set(load_observations(b.db, period="2026Q3")) == {"ny"}
+    assert set(load_observations(b.db, period="2026-09")) == {"ny"}
