@@ -136,9 +136,20 @@ def decode_bytes(data: bytes, label: str | None) -> tuple[str, str, str | None]:
             if _score(text) > 0.6 or codec == "utf-8":
                 return text, _read_as(codec, label), None
         candidates.append((_score(text), codec, text))
+    if label and label not in _ASCII_LABELS:
+        # The labelled charset with a few bad bytes (a cut-off last character, a stray byte)
+        # usually reads better than a clean decoding in a charset nobody named.
+        codec = "gb18030" if label in _GB_LABELS else label
+        try:
+            lenient = data.decode(codec, errors="replace")
+        except LookupError:
+            lenient = None
+        if lenient is not None and lenient.count("\ufffd") <= max(2, len(lenient) // 100):
+            candidates.append((_score(lenient), codec, lenient))
     if candidates:
         score, codec, text = max(candidates, key=lambda c: c[0])
-        return text, _read_as(codec, label), None
+        bad = text.count("\ufffd")
+        return text, _read_as(codec, label), (f"{bad} undecodable byte sequence(s) replaced" if bad else None)
     fallback = "gb18030" if label not in _BIG5_LABELS else "big5hkscs"
     text = data.decode(fallback, errors="replace")
     return text, _read_as(fallback, label), f"no charset fits the bytes (labelled {label or 'nothing'})"
@@ -169,7 +180,8 @@ def decode_header(value) -> str:
     out = []
     for piece, charset in pieces:
         if isinstance(piece, str):
-            piece = piece.encode("ascii", "surrogateescape") if not piece.isascii() else piece.encode()
+            # 8-bit bytes arrive as surrogates; real characters (already decoded) as themselves.
+            piece = piece.encode("utf-8", "surrogateescape")
         out.append(decode_bytes(piece, charset)[0] if piece else "")
     # decode_header drops the spaces between an encoded word and plain text; keep them readable.
     joined = ""
@@ -259,10 +271,51 @@ def split_quoted(text: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------ message
 
 
+def _raw_all(msg, name: str) -> list[str]:
+    """A header's values exactly as sent (8-bit bytes kept as surrogates), for our own decoding."""
+    name = name.lower()
+    return [str(v) for k, v in msg.raw_items() if k.lower() == name]
+
+
+def _raw(msg, name: str) -> str | None:
+    values = _raw_all(msg, name)
+    return values[0] if values else None
+
+
+def _filename(part) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001 - a header the library cannot parse
+        name = None
+    if name is None:
+        for header in ("Content-Disposition", "Content-Type"):
+            m = re.search(r'(?:file)?name\*?=\s*"?([^";\r\n]+)', _raw(part, header) or "", re.I)
+            if m:
+                name = m.group(1)
+                break
+    if name is None:
+        return None
+    if isinstance(name, tuple):  # RFC 2231 (charset, language, value)
+        name = email.utils.collapse_rfc2231_value(name)
+    return decode_header(str(name))
+
+
+def _b64_lenient(text: bytes) -> bytes:
+    """Base64 with bad padding or junk: decode what is there rather than nothing."""
+    import binascii
+
+    clean = re.sub(rb"[^A-Za-z0-9+/]", b"", text)
+    clean = clean[: len(clean) - len(clean) % 4]
+    try:
+        return binascii.a2b_base64(clean)
+    except binascii.Error:
+        return b""
+
+
 def _addresses(msg, *names: str) -> list[str]:
     values = []
     for name in names:
-        for value in msg.get_all(name, []) or []:
+        for value in _raw_all(msg, name):
             values.append(decode_header(value))
     found = []
     for _, addr in email.utils.getaddresses(values):
@@ -287,18 +340,18 @@ def decode_message(raw: bytes) -> Decoded:
         out.text = out.own_text = raw[:MAX_TEXT_BYTES].decode("utf-8", "replace")
         return out
 
-    out.subject = decode_header(msg.get("Subject"))
-    from_values = [decode_header(v) for v in msg.get_all("From", []) or []]
+    out.subject = decode_header(_raw(msg, "Subject"))
+    from_values = [decode_header(v) for v in _raw_all(msg, "From")]
     from_pairs = email.utils.getaddresses(from_values)
     if from_pairs:
         out.from_name, out.from_addr = from_pairs[0][0].strip(), from_pairs[0][1].strip().lower()
     out.to_addrs = _addresses(msg, "Delivered-To", "To", "Cc", "X-Original-To")
-    ids = _msgids(decode_header(msg.get("Message-ID")))
+    ids = _msgids(decode_header(_raw(msg, "Message-ID")))
     out.message_id = ids[0] if ids else None
-    irt = _msgids(decode_header(msg.get("In-Reply-To")))
+    irt = _msgids(decode_header(_raw(msg, "In-Reply-To")))
     out.in_reply_to = irt[0] if irt else None
-    out.references = _msgids(decode_header(msg.get("References")))
-    out.date_header = decode_header(msg.get("Date")) or None
+    out.references = _msgids(decode_header(_raw(msg, "References")))
+    out.date_header = decode_header(_raw(msg, "Date")) or None
     if out.date_header:
         try:
             date = email.utils.parsedate_to_datetime(out.date_header)
@@ -316,13 +369,16 @@ def decode_message(raw: bytes) -> Decoded:
     for part in parts:
         if part.is_multipart():
             continue
-        ctype = (part.get_content_type() or "text/plain").lower()
-        disposition = (part.get("Content-Disposition") or "").lower()
-        filename = part.get_filename()
+        try:
+            ctype = (part.get_content_type() or "text/plain").lower()
+        except Exception:  # noqa: BLE001
+            ctype = "application/octet-stream"
+        disposition = (_raw(part, "Content-Disposition") or "").lower()
+        filename = _filename(part)
         if filename or disposition.startswith("attachment") or not ctype.startswith("text/"):
             payload = part.get_payload()
             out.attachments.append(
-                {"name": decode_header(filename) if filename else None, "type": ctype,
+                {"name": filename, "type": ctype,
                  "size": len(payload) if isinstance(payload, (str, bytes)) else 0}
             )
             continue
@@ -331,10 +387,18 @@ def decode_message(raw: bytes) -> Decoded:
         except Exception as err:  # noqa: BLE001
             errors.append(f"body part not decodable ({err})")
             data = str(part.get_payload()).encode("ascii", "surrogateescape")
+        cte = (_raw(part, "Content-Transfer-Encoding") or "").strip().lower()
+        if cte == "base64" and any(type(d).__name__ in ("InvalidBase64PaddingDefect", "InvalidBase64CharactersDefect",
+                                                       "InvalidBase64LengthDefect") for d in part.defects):
+            data = _b64_lenient(str(part.get_payload()).encode("ascii", "replace"))
         if len(data) > MAX_TEXT_BYTES:
             data = data[:MAX_TEXT_BYTES]
             errors.append("text cut at 2 MB")
-        text, read_as, error = decode_bytes(data, part.get_content_charset())
+        try:
+            label = part.get_content_charset()
+        except Exception:  # noqa: BLE001 - an unparseable Content-Type: guess the charset
+            label = None
+        text, read_as, error = decode_bytes(data, label)
         if error:
             errors.append(error)
         (htmls if ctype == "text/html" else plain).append((text, read_as))
