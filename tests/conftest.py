@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.grading",
     "tests.fixtures.scoring",
     "tests.fixtures.bot",
+    "tests.fixtures.checks",
 ]
 
 

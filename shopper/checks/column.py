@@ -16,6 +16,7 @@ from shopper.checks.crawl import same_origin
 log = logging.getLogger(__name__)
 
 FORM_SELECTOR = "textarea, [contenteditable=''], [contenteditable='true']"
+LOGIN_SELECTOR = "form input[type=password]"  # the form is there, behind a citizen's login
 MAX_FOLLOWED = 3
 
 # Every link-like element whose text names the column, with where it is drawn.
@@ -72,7 +73,10 @@ async def _reaches_form(page, url: str, homepage: str, form_words: list[str]) ->
             continue
         if await count(page, FORM_SELECTOR):
             step.update(ok=True, reason="")
-            return {"ok": True, "form_url": page.url, "tried": tried}
+            return {"ok": True, "form_url": page.url, "tried": tried, "login": False}
+        if await count(page, LOGIN_SELECTOR):
+            step.update(ok=True, reason="login")
+            return {"ok": True, "form_url": page.url, "tried": tried, "login": True}
         step["reason"] = "no_form"
         if target == url:  # the column's own page: look one link further, once
             try:
@@ -80,7 +84,7 @@ async def _reaches_form(page, url: str, homepage: str, form_words: list[str]) ->
             except Exception:
                 more = []
             queue.extend(m["href"] for m in more if m["href"] not in queue and m["href"] != target)
-    return {"ok": False, "form_url": None, "tried": tried}
+    return {"ok": False, "form_url": None, "tried": tried, "login": False}
 
 
 def _why(tried: list[dict]) -> str:
@@ -128,7 +132,8 @@ async def check_complaint_column(page, homepage: str, shots) -> Outcome:
             if form_shot:
                 evidence["sha256"].append(form_shot)
             evidence.update(followed=followed, form_url=link["form_url"], link=candidate)
-            return Outcome("pass", f"首页显著位置有“{candidate['text']}”链接，可打开在线投诉表单（{link['form_url']}）。",
+            login = "，需先登录" if link["login"] else ""
+            return Outcome("pass", f"首页显著位置有“{candidate['text']}”链接，可打开在线投诉表单（{link['form_url']}{login}）。",
                            evidence)
     evidence["followed"] = followed
     first = followed[0] if followed else {"text": prominent[0]["text"], "tried": []}

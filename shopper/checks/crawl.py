@@ -29,6 +29,7 @@ USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) shopper-sitecheck/0.1"
 ROBOTS_AGENT = "shopper-sitecheck"
 MAX_BYTES = 3_000_000  # enough for any page; a huge download is cut, not stored
 MAX_REFERRERS = 5
+MAX_TEXTS = 3000  # text pieces kept per page
 SKIP_SCHEMES = ("mailto:", "javascript:", "tel:", "data:", "sms:", "ftp:")
 
 
@@ -64,13 +65,17 @@ class _PageParser(HTMLParser):
         self.title = ""
         self.headings: list[str] = []
         self.links: list[tuple[str, str]] = []  # (href as written, text)
+        self.texts: list[str] = []  # text pieces, e.g. "办理时限：20个工作日" (for label: value lines)
         self.base = ""
+        self._skip = 0  # inside <script>, <style> or <form>: no published text there
         self._open: dict[str, list[str]] = {}  # "title" | "h" | "a" -> text so far
         self._href = ""
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "base" and attrs.get("href"):
+        if tag in ("script", "style", "form"):
+            self._skip += 1
+        elif tag == "base" and attrs.get("href"):
             self.base = attrs["href"]
         elif tag == "area" and attrs.get("href"):
             self.links.append((attrs["href"], attrs.get("alt") or ""))
@@ -89,14 +94,21 @@ class _PageParser(HTMLParser):
             self._open["h"] = []
 
     def handle_endtag(self, tag):
-        if tag in ("a", "title"):
+        if tag in ("script", "style", "form"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in ("a", "title"):
             self._end(tag)
         elif tag in self.HEADINGS:
             self._end("h")
 
     def handle_data(self, data):
+        if self._skip and "a" not in self._open and "h" not in self._open:
+            return
         for buf in self._open.values():
             buf.append(data)
+        text = data.strip()
+        if text and not self._skip and len(self.texts) < MAX_TEXTS:
+            self.texts.append(text[:200])
 
     def close(self):
         super().close()
@@ -128,6 +140,7 @@ class Page:
     title: str = ""
     headings: list[str] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (absolute URL, text)
+    texts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -326,7 +339,7 @@ async def crawl(
             except Exception as err:  # a broken page must not stop the crawl
                 log.info("cannot parse %s: %s", url, err)
             base = urljoin(url, parser.base) if parser.base else url
-            page.title, page.headings = parser.title, parser.headings
+            page.title, page.headings, page.texts = parser.title, parser.headings, parser.texts
             for href, text in parser.links:
                 target = normalize(href, base)
                 if target:

@@ -5,24 +5,28 @@ The site file lists the services (a missing stage is itself a failure):
 
     [[services]]
     name = "占道施工许可"
-    accept = "services/permit/apply.html"          # 网上受理: a page with an application form
-    query = "services/permit/query.html"           # 实时查询: a page where a number is typed in
-    result = { url = "services/permit/results.html", text = "办理结果" }   # 结果反馈
+    guide = "service/3"                            # the service's own page (optional, or `url`)
+    apply = "service/3/apply"                      # 网上受理 (or `accept`): a page with a form
+    status = "status"                              # 实时查询 (or `query`): a field for the number
+    result = { url = "results", text = "办理结果" }  # 结果反馈
 
 Each stage is a URL (relative to the homepage) or a table with `url` and, optionally, `selector`
 (must be on the page) and `text` (must be shown). Without them a stage's page must hold what that
-stage needs: a form to fill (accept), a field to type the number into (query), some content (result).
+stage needs: a form to fill (apply), a field to type the number into (status), some content (result).
 """
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urljoin
 
 from shopper.checks.browse import Outcome, count, goto, has_text
 from shopper.checks.crawl import same_origin
 
-STAGES = {"accept": "网上受理", "query": "实时查询", "result": "结果反馈"}
+STAGES = {"page": "事项页面", "accept": "网上受理", "query": "实时查询", "result": "结果反馈"}
+KEYS = {"page": ("guide", "url"), "accept": ("apply", "accept"), "query": ("status", "query"), "result": ("result",)}
 DEFAULT_EXPECT = {
+    "page": "body *",
     "accept": "form textarea, form input:not([type=hidden]):not([type=submit]):not([type=button]), form select",
     "query": "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=checkbox]):not([type=radio])",
     "result": "body *",
@@ -73,6 +77,15 @@ def _problem(name: str, stage: dict) -> str:
 
 
 async def check_online_loop(page, services: list, homepage: str, shots) -> Outcome:
+    seen: dict[tuple, dict] = {}  # services often share one status page: open each page once
+
+    async def stage_result(stage, value, name):
+        spec = _spec(value, homepage)
+        key = (stage, json.dumps(spec, sort_keys=True, default=str))
+        if key not in seen:
+            seen[key] = await check_stage(page, stage, value, homepage, shots, name)
+        return dict(seen[key])
+
     if not services:
         return Outcome("undetermined", "站点文件未列出网上办事事项，未检查网上办事环节。", {"services": []})
     results = []
@@ -80,7 +93,12 @@ async def check_online_loop(page, services: list, homepage: str, shots) -> Outco
         if not isinstance(service, dict):
             service = {}
         name = str(service.get("name") or f"事项{i + 1}")
-        stages = [await check_stage(page, stage, service.get(stage), homepage, shots, name) for stage in STAGES]
+        stages = []
+        for stage, keys in KEYS.items():
+            value = next((service[k] for k in keys if service.get(k)), None)
+            if stage == "page" and value is None:
+                continue  # the service's own page is optional; the three stages are not
+            stages.append(await stage_result(stage, value, name))
         results.append({"name": name, "ok": all(s["ok"] for s in stages), "stages": stages})
     evidence = {"services": results, "sha256": [s["sha256"] for r in results for s in r["stages"] if s.get("sha256")]}
     problems = [_problem(r["name"], s) for r in results for s in r["stages"] if not s["ok"]]
