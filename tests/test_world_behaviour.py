@@ -226,3 +226,26 @@ def test_every_mail_reaches_the_mailbox_intact_in_its_encoding(week, mail_system
             assert (action.reference in subject) == (action.detail["ref_in"] in ("subject", "both"))
     finally:
         imap.logout()
+
+
+def test_mail_server_away_means_later_not_lost(mail_system):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+
+    class Away:
+        smtp_port = closed_port
+
+    clock = SimulatedClock(MONDAY_10)
+    with World(clock, agencies=[AGENCIES["jtw"]], mail=Away()) as world:
+        sub = world.receive("jtw", kind="complaint", subject="噪声扰民", body="夜间施工噪声扰民。", name="李娜",
+                            phone="13900000000", email="t-away@reply.shopper.test")
+        world.advance(timedelta(hours=1, minutes=1))
+        assert not acts(world, sub.reference, "ack")
+        assert world.status_view(sub)["status"] == "已受理"  # the page moved; the mail is still to go
+        world.mail = mail_system
+        world.advance(timedelta(minutes=5))
+        ack = first(world, sub.reference, "ack")
+        assert ack.detail["sent"] and ack.at == MONDAY_10 + timedelta(hours=1, minutes=5)

@@ -125,7 +125,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "jtw", "上海市交通委员会", "市交通委", "Shanghai Municipal Transportation Commission",
         "021-23113311", "上海市黄浦区大沽路100号", "信访办公室", "上海市交通委员会信访办公室",
-        "上海市道路运输管理条例", PROFILES["exemplary"],
+        "上海市道路运输管理条例", PROFILES["exemplary"], scoring_class="service",
         form=FormVariant(radios=True, district=True, agreement=True, captcha=True),
         ack_mail=MailStyle("utf-8", "base64", ref_in="both"),
         reply_mail=MailStyle("gb2312", "base64", multipart=True, quote=True, in_reply_to=True, ref_in="body"),
@@ -135,7 +135,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "sww", "上海市水务局", "市水务局", "Shanghai Water Authority",
         "021-52397700", "上海市静安区江场路1377号", "行风监督办公室", "上海市水务局（上海市海洋局）",
-        "上海市供水管理条例", PROFILES["late_ack"],
+        "上海市供水管理条例", PROFILES["late_ack"], scoring_class="service",
         form=FormVariant(iframe=True, district=True, captcha=False),
         ack_mail=MailStyle("gbk", "quoted-printable", ref_in="subject"),
         reply_mail=MailStyle("gbk", "base64", html_only=True, ref_in="both"),
@@ -145,7 +145,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "ghj", "上海市规划和自然资源局", "市规划资源局", "Shanghai Planning and Natural Resources Bureau",
         "021-63190000", "上海市黄浦区北京西路99号", "监督投诉处", "上海市规划和自然资源局",
-        "上海市城乡规划条例", PROFILES["ack_no_deadline"],
+        "上海市城乡规划条例", PROFILES["ack_no_deadline"], scoring_class="regulatory",
         form=FormVariant(two_step=True, agreement=True, captcha=True),
         ack_mail=MailStyle("gb18030", "base64", multipart=True, ref_in="body"),
         reply_mail=MailStyle("utf-8", "quoted-printable", quote=True, in_reply_to=True, ref_in="subject"),
@@ -154,7 +154,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "sthjj", "上海市生态环境局", "市生态环境局", "Shanghai Ecology and Environment Bureau",
         "021-23115700", "上海市静安区大沽路100号", "环境信访处", "上海市生态环境局信访办公室",
-        "上海市环境保护条例", PROFILES["misses_same_day"],
+        "上海市环境保护条例", PROFILES["misses_same_day"], scoring_class="regulatory",
         form=FormVariant(fields=dict(PINYIN_FIELDS), radios=True, district=True, captcha=True, js_validation=True),
         charset="gbk",
         ack_mail=MailStyle("gbk", "base64", ref_in="both"),
@@ -165,7 +165,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "scjgj", "上海市市场监督管理局", "市市场监管局", "Shanghai Administration for Market Regulation",
         "021-64220000", "上海市徐汇区肇嘉浜路301号", "投诉举报中心", "上海市市场监督管理局投诉举报中心",
-        "上海市消费者权益保护条例", PROFILES["late_reply"],
+        "上海市消费者权益保护条例", PROFILES["late_reply"], scoring_class="regulatory",
         form=FormVariant(shows="ref+code", captcha=True, district=True),
         status=StatusVariant(needs_code=True),
         ack_mail=MailStyle("utf-8", "quoted-printable", html_only=True, ref_in="body"),
@@ -176,7 +176,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "fgj", "上海市房屋管理局", "市房管局", "Shanghai Housing Administration Bureau",
         "021-23111111", "上海市黄浦区世博村路300号", "信访办公室", "上海市房屋管理局信访办",
-        "上海市住宅物业管理规定", PROFILES["vague_redirect"],
+        "上海市住宅物业管理规定", PROFILES["vague_redirect"], scoring_class="service",
         form=FormVariant(shows="none", agreement=True),
         status=StatusVariant(needs_phone=True),
         home=HomeVariant(broken_links=True, disclosure=(("functions", "机构职能"), ("legal_basis", "政策法规"),
@@ -198,7 +198,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "cgj", "上海市城市管理行政执法局", "市城管执法局", "Shanghai Urban Management and Law Enforcement Bureau",
         "021-12319000", "上海市长宁区娄山关路400号", "督察处", "上海市城市管理行政执法局",
-        "上海市城市管理行政执法条例", PROFILES["rude"],
+        "上海市城市管理行政执法条例", PROFILES["rude"], scoring_class="regulatory",
         form=FormVariant(agreement=True, captcha=True),
         home=HomeVariant(slow_page=True),
         ack_mail=MailStyle("gbk", "base64", ref_in="subject"),
@@ -208,7 +208,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
     Agency(
         "wjw", "上海市卫生健康委员会", "市卫健委", "Shanghai Municipal Health Commission",
         "021-33262000", "上海市黄浦区世博村路300号", "医政医管处", "上海市卫生健康委员会",
-        "上海市医疗机构管理办法", PROFILES["silent"],
+        "上海市医疗机构管理办法", PROFILES["silent"], scoring_class="service",
         form=FormVariant(district=True),
         services=("医师执业注册",),
     ),

@@ -31,6 +31,7 @@ from shopper.demo.profiles import Planned, Reading, plan, read_letter, write
 log = logging.getLogger(__name__)
 
 RECEIVED, ACCEPTED, DONE = 0, 1, 2
+MAIL_RETRY = timedelta(minutes=5)
 
 
 @dataclass
@@ -241,7 +242,14 @@ class World:
             due = sorted(((p.due, i, s, p) for i, s in enumerate(self.submissions)
                           for p in s.plan if p.done_at is None and p.due <= now), key=lambda x: (x[0], x[1]))
             for _, _, sub, planned in due:
-                done += self._perform(sub, planned, now)
+                try:
+                    done += self._perform(sub, planned, now)
+                except (OSError, smtplib.SMTPException) as err:
+                    # The mail server is away: try again a little later, as a real mail system would.
+                    planned.due = now + MAIL_RETRY
+                    log.warning("%s could not send %s for %s (%s); retrying at %s", sub.agency_id, planned.what,
+                                sub.reference, err, planned.due.isoformat())
+                    continue
                 planned.done_at = now
         return done
 
