@@ -84,7 +84,12 @@ def local_time(ts: str | datetime | None, tz: str | None = None, fmt: str = "%Y-
 
 
 class EvidenceFiles:
-    """Finds evidence files by sha256 and copies (hard-links when it can) them into the site."""
+    """Finds evidence files by sha256 and copies (hard-links when it can) them into the site.
+
+    The copy is named `<sha256><suffix>` by the kind of evidence. A page the agency served is
+    kept as `.html.txt`: opened from the report it shows its source, it does not run."""
+
+    SUFFIX = {"screenshot": ".png", "eml": ".eml", "html": ".html.txt", "text": ".txt", "reference": ".txt"}
 
     def __init__(self, db, config: Config, out_dir: Path):
         self.root = config.evidence_dir
@@ -93,29 +98,29 @@ class EvidenceFiles:
         self.db = db
         self.done: dict[str, str | None] = {}
 
-    def _source(self, sha: str) -> Path | None:
-        row = self.db.execute("SELECT path FROM evidence WHERE sha256 = ?", [sha]).fetchone()
+    def _source(self, sha: str) -> tuple[Path | None, str | None]:
+        row = self.db.execute("SELECT path, kind FROM evidence WHERE sha256 = ?", [sha]).fetchone()
         candidates = []
         if row and row[0]:
             p = Path(row[0]).expanduser()
             candidates.append(p if p.is_absolute() else self.root / p)
-        candidates += [self.root / sha, self.root / sha[:2] / sha]
+        candidates += [self.root / sha[:2] / sha, self.root / sha]
         for c in candidates:
             if c.is_file():
-                return c
-        return None
+                return c, row[1] if row else None
+        return None, None
 
     def link(self, sha: str) -> str | None:
         """The site-relative href of the evidence file, or None when the file is not at hand."""
         if sha in self.done:
             return self.done[sha]
-        if not self.available:
+        if not self.available or len(sha) != 64:
             return None
-        src = self._source(sha)
+        src, kind = self._source(sha)
         href = None
         if src is not None:
             self.out.mkdir(parents=True, exist_ok=True)
-            name = sha + "".join(src.suffixes[-1:])
+            name = sha + self.SUFFIX.get(kind or "", "")
             dest = self.out / name
             if not dest.exists():
                 try:
@@ -158,7 +163,7 @@ def _agency_findings(db, period: Period, agency_id: str) -> list[dict]:
     return found
 
 
-def _agency_tests(db, period: Period, agency_id: str, tz: str) -> list[dict]:
+def _agency_tests(db, period: Period, agency_id: str, tz: str, evidence: EvidenceFiles | None = None) -> list[dict]:
     tests = {}
     for row in db.execute(
         "SELECT id, kind, scenario_id, state, reference_number, subject, submitted_at, acknowledged_at, "
@@ -188,7 +193,8 @@ def _agency_tests(db, period: Period, agency_id: str, tz: str) -> list[dict]:
     ):
         if test_id in tests:
             tests[test_id]["messages"].append({"id": mid, "received_at": received, "from_addr": from_addr,
-                                               "subject": subject, "text": text, "sha256": sha})
+                                               "subject": subject, "text": text, "sha256": sha,
+                                               "href": evidence.link(sha) if evidence and sha else None})
     return list(tests.values())
 
 
@@ -340,7 +346,7 @@ def _agency_context(db, period, agency, row: RankRow, observations, totals, peri
         if isinstance(shas, str):
             shas = [shas]
         f["files"] = [{"sha256": s, "href": evidence.link(s)} for s in shas if isinstance(s, str)]
-    tests = _agency_tests(db, period, agency["id"], tz) if observations or findings else []
+    tests = _agency_tests(db, period, agency["id"], tz, evidence) if observations or findings else []
     curves = agency_curves(observations, now)
     charts_html = {}
     if observations:

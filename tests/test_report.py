@@ -8,6 +8,7 @@ import re
 import pytest
 
 from shopper.config import Config
+from shopper.evidence import EvidenceStore
 from shopper.report import write_report
 from tests.fixtures.scoring import SCRIPT_REPLY
 
@@ -18,9 +19,11 @@ def site(scored_world, tmp_path):
     evidence_dir.mkdir()
     data = b"<html>screenshot of the reply page</html>"
     sha = hashlib.sha256(data).hexdigest()
-    (evidence_dir / sha).write_bytes(data)
-    scored_world["evidence"].insert({"sha256": sha, "path": sha, "kind": "page", "created_at": "2026-11-03T00:00:00+00:00",
-                                     "test_id": "t-00000001"})
+    store = EvidenceStore(evidence_dir, scored_world)
+    assert store.put(data, "html", test_id="t-00000001") == sha
+    eml = b"From: office@gov.test\r\nSubject: Re\r\n\r\n<script>x</script>"
+    eml_sha = store.put(eml, "eml", test_id="t-00000001")
+    scored_world.execute("UPDATE messages SET raw_sha256 = ?", [eml_sha])
     scored_world.execute("UPDATE findings SET evidence_json = json_set(evidence_json, '$.sha256', json_array(?, ?)) "
                          "WHERE rule_id = 'complaint.ack_24h' AND agency_id = 'jtw' AND period = '2026Q4'",
                          [sha, "c" * 64])
@@ -28,7 +31,7 @@ def site(scored_world, tmp_path):
     config = Config(tmp_path / "config.toml", {"paths": {"evidence": str(evidence_dir)}})
     out = tmp_path / "site"
     index = write_report(scored_world, out, period="2026Q4", config=config)
-    return {"out": out, "index": index, "sha": sha}
+    return {"out": out, "index": index, "sha": sha, "eml": eml_sha}
 
 
 def test_index_ranks_with_movement(site):
@@ -46,9 +49,11 @@ def test_agency_page_has_findings_timeline_charts_and_evidence(site):
     assert "2026-11-02 10:00" in page  # submitted 02:00 UTC, shown in Asia/Shanghai
     assert page.count("<svg") == 3  # Kaplan–Meier, distribution, trend
     assert "not reached" not in page.split("答复中位时间")[0]  # ack median exists (30 h)
-    href = f'../evidence/{site["sha"]}'
+    href = f'../evidence/{site["sha"]}.html.txt'  # an agency's page is kept as text, never run
     assert href in page
-    assert (site["out"] / "evidence" / site["sha"]).read_bytes().startswith(b"<html>")
+    assert (site["out"] / "evidence" / f'{site["sha"]}.html.txt').read_bytes().startswith(b"<html>")
+    assert f'../evidence/{site["eml"]}.eml' in page  # the reply's raw mail, linked from the timeline
+    assert (site["out"] / "evidence" / f'{site["eml"]}.eml').exists()
     assert "c" * 12 in page  # a hash whose file is not at hand is still listed, unlinked
     assert "../evidence/" + "c" * 64 not in page
 
