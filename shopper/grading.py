@@ -66,8 +66,14 @@ QUOTE_LIMIT = 200
 # Properties whose cues are lists of patterns in the data file.
 CUE_LISTS = (
     "acknowledges", "thanks", "redirects", "contact", "gives_reasons", "cites_legal_basis",
-    "refusal", "hostile", "greeting", "courtesy", "auto", "substantive", "pending",
+    "refusal", "hostile", "greeting", "courtesy", "auto", "substantive", "pending", "out_of_scope",
 )
+# Only these can be negated: "不予受理" is no receipt, "we will not thank" no thanks. A reason or
+# a refusal stays one whatever stands before it ("not approved because ...").
+NEGATABLE = frozenset({"acknowledges", "thanks", "redirects", "courtesy", "substantive"})
+# The closing block of a letter: a few short lines after a blank line, none ending a sentence.
+BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
+SENTENCE_END = re.compile(r"[。！？.!?]\s*$")
 
 
 def _compile(pattern: str | list[str], flags: int, where: str) -> re.Pattern:
@@ -112,7 +118,7 @@ class Language:
             raise ShopperError(f"{path}: cannot read grading vocabulary ({err})") from err
         code = data.get("lang") or path.stem
         # English words come in any case; Chinese has none, so IGNORECASE costs nothing there.
-        flags = re.IGNORECASE
+        flags = re.MULTILINE | (re.IGNORECASE if data.get("ignore_case", True) else 0)
         cues = data.get("cues", {})
         where = str(path)
 
@@ -217,6 +223,11 @@ class Reading:
             m = lang.signoff.search(text)
             if m:
                 body_end = m.start()
+        blanks = [m for m in BLANK_LINE.finditer(text)]
+        if blanks and blanks[-1].start() < body_end:
+            lines = [line for line in text[blanks[-1].end() :].splitlines() if line.strip()]
+            if 0 < len(lines) <= 5 and all(len(line) <= 40 and not SENTENCE_END.search(line) for line in lines):
+                body_end = blanks[-1].start()
         return cls(text, lang, starts, ends, body_end)
 
     def sentence_index(self, pos: int) -> int:
@@ -231,19 +242,21 @@ class Reading:
         before = self.text[max(0, m.start() - self.lang.window) : m.start()]
         if self.lang.negation.search(before):
             return True
-        for neg in self.lang.negated_forms.finditer(self.text, max(0, m.start() - 4), m.end() + 4):
+        for neg in self.lang.negated_forms.finditer(self.text, max(0, m.start() - 16), m.end() + 4):
             if neg.start() < m.end() and neg.end() > m.start():
                 return True
         return False
 
-    def matches(self, name: str, *, negatable: bool = True):
+    def matches(self, name: str, *, negatable: bool | None = None):
         """The cue matches of one property that count."""
+        if negatable is None:
+            negatable = name in NEGATABLE
         for m in self.lang.cues[name].finditer(self.text):
             if negatable and self.negated(m):
                 continue
             yield m
 
-    def first(self, name: str, *, negatable: bool = True) -> re.Match | None:
+    def first(self, name: str, *, negatable: bool | None = None) -> re.Match | None:
         return next(self.matches(name, negatable=negatable), None)
 
     def quote(self, m: re.Match | None) -> str:
@@ -286,6 +299,7 @@ def _redirect_contact(reading: Reading, first_redirect: int) -> re.Match | None:
         if reading.sentence_index(m.start()) < first_redirect:
             continue
         window = reading.text[max(0, m.start() - (40 if lang.code == "en" else 12)) : m.start()]
+        window = re.split(r"[，。；！？,.;!?\n]", window)[-1]
         if lang.own_contact.search(window):
             continue
         # A bare number on its own line at the end is the letter's footer, not the body's line.
@@ -348,6 +362,7 @@ def grade_text(text: str, *, kind: str | None = None, lang: str | None = None,
     auto = reading.first("auto", negatable=False)
     substantive = reading.first("substantive")
     pending = reading.first("pending", negatable=False)
+    out_of_scope = reading.first("out_of_scope")
 
     redirect_matches = list(reading.matches("redirects"))
     redirects = bool(redirect_matches)
@@ -393,14 +408,16 @@ def grade_text(text: str, *, kind: str | None = None, lang: str | None = None,
         message_type = "auto"
     elif refusal is not None or (tone == "hostile" and not redirects):
         message_type = "rejection"
-    elif redirects and not (is_suggestion and thanks is not None):
-        message_type = "redirect"
+    elif redirects:
+        # A suggestion thanked and passed on for study is answered; a complaint sent elsewhere is
+        # a redirect.
+        message_type = "substantive" if is_suggestion and thanks is not None else "redirect"
+    elif out_of_scope is not None:
+        message_type = "rejection"
     elif substantive is not None:
         message_type = "substantive"
-    elif ack is not None or promise is not None or pending is not None:
+    elif ack is not None or promise is not None or pending is not None or thanks is not None:
         message_type = "acknowledgement"
-    elif redirects:
-        message_type = "substantive"
     else:
         message_type = "substantive"
 

@@ -86,6 +86,7 @@ class _Patterns:
     month_end: re.Pattern | None
     half: re.Pattern | None
     not_a_promise: re.Pattern
+    prefilter: re.Pattern | None
     denial: re.Pattern | None
     past: re.Pattern | None
     units: dict[str, str]
@@ -112,6 +113,7 @@ def _patterns(code: str) -> _Patterns:
         same_day=one("same_day"),
         month_end=one("month_end"),
         half=one("half"),
+        prefilter=one("prefilter"),
         not_a_promise=re.compile("|".join(f"(?:{p})" for p in raw.get("not_a_promise", [])) or r"(?!x)x", flags),
         denial=one("denial"),
         past=one("past"),
@@ -268,6 +270,8 @@ def read_promise(reading, reference=None, *, calendar=None) -> Promise | None:
     ref, ref_local = _reference_date(reference, cal)
     for i in range(len(reading.starts)):
         sentence = reading.sentence(i)
+        if pats.prefilter is not None and not pats.prefilter.search(sentence):
+            continue
         for start, end, value, note, by_close in _candidates(sentence, pats, ref, ref_local, cal):
             clause = _clause(sentence, start, end, lang.clause_split)
             if pats.not_a_promise.search(clause):
