@@ -126,6 +126,7 @@ def plan(
     rng = random.Random(seed)
     campaign_id = f"c-{secrets.token_hex(4)}"
     planned: list[PlannedTest] = []
+    skipped: list[tuple[str, str]] = []
     for agency_id in agencies:
         site = sites[agency_id]
         cal = site.business_calendar()
@@ -133,11 +134,19 @@ def plan(
             from_iso(r["planned_at"] or r["submitted_at"])
             for r in db["tests"].rows_where("agency_id = ? and coalesce(planned_at, submitted_at) is not null", [agency_id])
         ]
-        order = list(scenario_ids)
+        order = [sid for sid in scenario_ids if site.takes(scenarios[sid].kind)]
+        skipped += [(agency_id, sid) for sid in scenario_ids if sid not in order]
+        if not order:
+            continue
         rng.shuffle(order)
         times = spread(agency_id, order, start, end, cal, gap=gap, rng=rng, taken=taken)
         planned += [PlannedTest(new_test_id(db), agency_id, sid, when) for sid, when in zip(order, times)]
 
+    if skipped:
+        log.warning("campaign %s: %d scenario(s) skipped where the site has no form for them: %s", name,
+                    len(skipped), ", ".join(f"{a}/{s}" for a, s in skipped))
+    if not planned:
+        raise ShopperError("none of these agencies has a form for these scenarios; nothing to plan")
     created = to_iso(get_clock().now())
     with db.conn:
         db["campaigns"].insert(

@@ -39,10 +39,15 @@ class Health:
                 f"submitted-this-run={self.submitted} {loops}")
 
 
+# However fast a simulated clock runs, a loop rests this long (real seconds) between rounds.
+MIN_REAL_PAUSE = 0.1
+
+
 async def guarded(name: str, body: Callable[[], Awaitable[None]], stop: asyncio.Event, health: Health,
-                  *, every: float, backoff_max: float = 300.0) -> None:
-    """Run `body` every `every` seconds of shopper's clock until `stop`; an error is logged and
-    retried after a growing pause instead of ending the daemon."""
+                  *, every: float, backoff_max: float = 300.0, real_time: bool = False) -> None:
+    """Run `body` every `every` seconds of shopper's clock (or of real time, for the health line
+    that people read) until `stop`; an error is logged and retried after a growing pause instead
+    of ending the daemon."""
     clock = get_clock()
     backoff = every
     while not stop.is_set():
@@ -57,7 +62,8 @@ async def guarded(name: str, body: Callable[[], Awaitable[None]], stop: asyncio.
             health.loops[name] = f"error({type(err).__name__})"
             log.warning("%s: %s; retrying in %.0f s", name, err, backoff)
             pause, backoff = backoff, min(backoff * 2, backoff_max)
-        sleeper = asyncio.ensure_future(clock.sleep(pause))
+        await asyncio.sleep(MIN_REAL_PAUSE)
+        sleeper = asyncio.ensure_future(asyncio.sleep(pause) if real_time else clock.sleep(pause))
         stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in (sleeper, stopper):
@@ -114,7 +120,8 @@ class Daemon:
                 asyncio.create_task(guarded("grading", self._grade, self.stop, self.health, every=self.grade_every)),
                 asyncio.create_task(guarded("poller", lambda: self._poll(engine, sites), self.stop, self.health,
                                             every=self.poll_every)),
-                asyncio.create_task(guarded("health", self._health, self.stop, self.health, every=self.health_every)),
+                asyncio.create_task(guarded("health", self._health, self.stop, self.health, every=self.health_every,
+                                            real_time=True)),
             ]
             if self.with_mailbox:
                 tasks.append(asyncio.create_task(self._mailbox()))

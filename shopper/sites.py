@@ -107,6 +107,10 @@ class Site:
     disclosure_hints: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
 
+    def takes(self, kind: str) -> bool:
+        """Whether the site has a form for this kind of request."""
+        return bool(self.forms.get(kind) or self.forms.get("default"))
+
     def form_for(self, kind: str) -> list[Step]:
         steps = self.forms.get(kind) or self.forms.get("default")
         if not steps:

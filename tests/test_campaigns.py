@@ -11,11 +11,12 @@ from shopper.errors import ShopperError
 from shopper.sites import parse_site
 
 SITE = 'id = "{id}"\nname = "测试局{id}"\nhomepage = "http://127.0.0.1:1/{id}/"\n'
+ANY_FORM = '[[forms.default.steps]]\naction = "goto"\nurl = "form.html"\n'
 
 
 @pytest.fixture
 def sites(tmp_path):
-    return {i: parse_site(SITE.format(id=i), tmp_path / f"{i}.toml") for i in ("a", "b", "c")}
+    return {i: parse_site(SITE.format(id=i) + ANY_FORM, tmp_path / f"{i}.toml") for i in ("a", "b", "c")}
 
 
 @pytest.fixture
@@ -120,3 +121,14 @@ def test_state_and_due_tests(db, sites, scenarios, sim_clock):
     assert st["counts"] == {"planned": 15} and st["next_at"]
     with pytest.raises(ShopperError, match="no campaign named"):
         campaigns.status(db, "winter")
+
+
+def test_scenarios_a_site_cannot_take_are_skipped(db, tmp_path, scenarios, sim_clock):
+    text = SITE.format(id="f") + '[[forms.complaint.steps]]\naction = "goto"\nurl = "c.html"\n'
+    sites = {"f": parse_site(text, tmp_path / "f.toml")}
+    planned = campaigns.plan(db, "only-complaints", sites=sites, scenarios=scenarios, agencies=["f"],
+                             scenario_ids=list(scenarios), start=START, end=END, seed=1)
+    assert sorted(p.scenario_id for p in planned) == ["c1", "c2", "i1"]
+    with pytest.raises(ShopperError, match="nothing to plan"):
+        campaigns.plan(db, "none", sites=sites, scenarios=scenarios, agencies=["f"], scenario_ids=["q1"],
+                       start=START, end=END)
