@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from shopper.checks import run_checks
 from shopper.checks.crawl import crawl
 from shopper.config import Config
+from shopper.errors import ShopperError
 from shopper.evidence import EvidenceStore
 from shopper.sites import parse_site
 
@@ -40,7 +41,10 @@ def pages(other: str) -> dict[str, tuple[int, str]]:
             <img src="{other}/pixel.png" alt="">
             <main><a href="missing.html">旧通知</a> <a href="error.html">统计数据</a> <a href="slow.html">慢</a>
               <a href="private/secret.html">内部</a> <a href="{other}/offsite.html">友情链接</a>
-              <a href="mailto:office@example.gov.cn">邮件</a> <a href="#top">顶部</a></main>"""),
+              <a href="mailto:office@example.gov.cn">邮件</a> <a href="#top">顶部</a>
+              <a href="moved">搬家</a> <a href="away">外迁</a></main>"""),
+        "/good/moved": (302, "/good/contact.html"),
+        "/good/away": (302, f"{other}/landing.html"),
         "/good/complaint.html": html("我要投诉", "<form><input name=t><textarea name=b></textarea><button>提交</button></form>"),
         "/good/about.html": html("机构职能", "<p>本局主要职责……</p>"),
         "/good/contact.html": html("联系我们", "<p>电话 021-0000</p>"),
@@ -79,6 +83,8 @@ class Server:
                 self.send_response(status)
                 kind = "text/plain" if self.path.endswith(".txt") else "text/html; charset=utf-8"
                 self.send_header("Content-Type", kind)
+                if 300 <= status < 400:
+                    self.send_header("Location", body)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -166,9 +172,20 @@ async def test_crawl_finds_faults_with_referrers_obeys_robots_and_stays_on_origi
     assert f"{site.url}/good/private/secret.html" in result.robots_disallowed
     assert "/good/private/secret.html" not in site.hits
     assert f"{other.url}/offsite.html" in result.off_site
+    # a redirect is followed on the origin (its target gets the redirecting page as referrer), not off it
+    assert f"{site.url}/good/moved" in result.referrers[f"{site.url}/good/contact.html"]
+    assert f"{other.url}/landing.html" in result.off_site
     assert len(other.hits) == before  # never fetched
     # about.html is linked from the homepage and from guide.html: both are its referrers
     assert result.referrers[f"{site.url}/good/about.html"] == [f"{site.url}/good/", f"{site.url}/good/guide.html"]
+
+
+def test_pages_in_gbk_are_read():
+    from shopper.checks.crawl import decode
+
+    body = '<meta charset="gbk"><title>联系方式</title>'.encode("gbk")
+    assert "联系方式" in decode(body, "text/html")
+    assert "联系方式" in decode("联系方式".encode("gb18030"), "text/html; charset=GB2312")
 
 
 async def test_crawl_depth_and_page_budget(servers):
@@ -276,6 +293,13 @@ async def test_site_that_is_down_gives_findings_not_a_crash(browser, db, config,
     assert rows["site.links_work"]["verdict"] == "fail" and "首页无法访问" in rows["site.links_work"]["detail"]
     assert rows["service.online_loop"]["verdict"] == "fail"
     assert rows["disclosure.items"]["verdict"] == "undetermined"
+
+
+async def test_homepage_that_is_not_http_is_refused(db, config, tmp_path):
+    site = site_of(GOOD_SITE.replace("{url}/good/", "file:///etc/"), "", tmp_path)
+    with pytest.raises(ShopperError, match="not an http"):
+        await run_checks(db, config, site)
+    assert db["findings"].count == 0
 
 
 def test_cli_check_unknown_agency(tmp_path):

@@ -26,6 +26,7 @@ from shopper.checks.disclosure import check_disclosure
 from shopper.checks.record import Screenshots, write_finding
 from shopper.checks.services import check_online_loop
 from shopper.clock import get_clock
+from shopper.errors import ShopperError
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ async def run_checks(
     unreachable (default the larger of 30 s and twice `slow_after`)."""
     from shopper.agencies import sync
 
+    if not site.homepage.startswith(("http://", "https://")):
+        raise ShopperError(f"{site.path}: homepage {site.homepage!r} is not an http(s) URL; fix it in the site file")
     say = progress or (lambda message: None)
     timeout = timeout if timeout is not None else max(30.0, slow_after * 2)
     now = get_clock().now()

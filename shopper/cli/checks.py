@@ -7,7 +7,6 @@ import json
 import click
 
 from shopper.cli import Context, pass_context
-from shopper.errors import ShopperError
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "undetermined": "yellow"}
 
@@ -34,8 +33,6 @@ def check(ctx: Context, agency: str, depth: int, pages: int, delay: float, slow_
 
     console = Console(stderr=True)
     site = load_site(agency, ctx.config.sites_dir)
-    if not site.homepage.startswith(("http://", "https://")):
-        raise ShopperError(f"{site.path}: homepage {site.homepage!r} is not an http(s) URL; fix it")
     with console.status(f"checking {site.name} ({site.homepage})") as status:
         rows = check_site(ctx.db, ctx.config, site, depth=depth, pages=pages, delay=delay, slow_after=slow_after,
                           progress=lambda message: status.update(message))
