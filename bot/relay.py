@@ -122,7 +122,8 @@ class TelegramSolver:
     def answer(self, chat_id: int, reply: str, reply_to_message_id: int | None = None) -> bool:
         """Hand a typed answer to the open question it belongs to; False when none is open."""
         reply = reply.strip()
-        candidates = [q for q in self._open if chat_id in q.message_ids and not q.future.done()]
+        # Open for a chat from the moment it is asked (the answer may beat send_photo's response).
+        candidates = [q for q in self._open if chat_id in q.chats and not q.future.done()]
         if reply_to_message_id is not None:
             matching = [q for q in candidates if q.message_ids.get(chat_id) == reply_to_message_id]
             candidates = matching or candidates
@@ -132,4 +133,4 @@ class TelegramSolver:
         return True
 
     def waiting(self, chat_id: int) -> bool:
-        return any(chat_id in q.message_ids and not q.future.done() for q in self._open)
+        return any(chat_id in q.chats and not q.future.done() for q in self._open)

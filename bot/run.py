@@ -69,9 +69,10 @@ async def _webhook_server(application, *, listen: str, port: int, path: str, sec
 
 
 async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = None, listen: str = "127.0.0.1",
-                port: int = 8443, secret: str | None = None, poll_timeout: float = 10) -> None:
+                port: int = 8443, secret: str | None = None, poll_timeout: float = 10,
+                ready: asyncio.Event | None = None) -> None:
     """Run `application` until `stop` is set: long polling, or a webhook at `webhook_url` whose
-    HTTP side listens on `listen:port`."""
+    HTTP side listens on `listen:port`. `ready` is set once updates are being received."""
     pusher = application.bot_data["pusher"]
     server = None
     protect_token(application.bot.token)
@@ -88,6 +89,8 @@ async def serve(application, *, stop: asyncio.Event, webhook_url: str | None = N
             await application.updater.start_polling(timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
             log.info("bot: long polling")
         pushes = asyncio.create_task(pusher.run(stop), name="pushes")
+        if ready is not None:
+            ready.set()
         try:
             await stop.wait()
         finally:

@@ -26,11 +26,11 @@ async def test_stranger_is_refused_once_and_logged(start_bot, botapi, db, caplog
         botapi.message(STRANGER, text)
     await botapi.wait_for("sendMessage", STRANGER, contains="未获授权")
     await botapi.settle()
+    await bot.stop()  # stopping waits for every fetched update to be handled
     assert len(botapi.sent(chat_id=STRANGER)) == 1
     rows = list(db["audit"].rows_where("user_id = ?", [str(STRANGER)]))
     assert [r["action"] for r in rows] == ["refused"]
     assert sum("refused Telegram user 6666" in r.getMessage() for r in caplog.records) == 4
-    await bot.stop()
     # A restart does not earn the stranger a second refusal.
     bot = await start_bot()
     botapi.message(STRANGER, "/help")
