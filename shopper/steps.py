@@ -164,8 +164,11 @@ class _Runner:
                     return self.extracted
                 if on_submit:
                     await on_submit(index, step)
+            started = time.monotonic()
             try:
                 await self.do(step)
+                log.debug("step %d %s %s: %.3f s", index + 1, step.action,
+                          step.get("selector") or step.get("url") or "", time.monotonic() - started)
             except StepFailed as err:
                 err.index = index
                 raise StepFailed(step, err.reason, index) from err

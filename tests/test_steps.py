@@ -9,7 +9,7 @@ from shopper.personas import Persona
 from shopper.sites import parse_site
 from shopper.solvers import HarnessSolver
 from shopper.steps import StepFailed, run_steps, submit_point
-from tests.fixtures.submit import SUBMIT_AND_EXTRACT, site_toml
+from tests.fixtures.submit import SUBMIT_AND_EXTRACT, closed_port_url, site_toml
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -148,7 +148,7 @@ async def test_failures_say_which_step_and_why(shared_browser, form_server, tmp_
 
 
 async def test_a_site_that_is_down(shared_browser, tmp_path):
-    site = _site(site_toml("http://127.0.0.1:9", "plain"), tmp_path)
-    with pytest.raises(StepFailed, match="cannot load http://127.0.0.1:9/plain/") as err:
+    site = _site(site_toml(closed_port_url(), "plain"), tmp_path)
+    with pytest.raises(StepFailed, match=r"cannot load http://127.0.0.1:\d+/plain/: .*ERR_CONNECTION_REFUSED") as err:
         await _run(shared_browser, site, timeout_ms=1000)
     assert err.value.index == 0
