@@ -180,6 +180,19 @@ async def test_crawl_finds_faults_with_referrers_obeys_robots_and_stays_on_origi
     assert result.referrers[f"{site.url}/good/about.html"] == [f"{site.url}/good/", f"{site.url}/good/guide.html"]
 
 
+async def test_crawl_waits_as_long_as_robots_txt_asks():
+    polite = Server({"/robots.txt": (200, "User-agent: *\nCrawl-delay: 1\n"),
+                     "/": (200, PAGE.format(title="首页", body='<a href="a.html">a</a>')),
+                     "/a.html": (200, PAGE.format(title="a", body=""))})
+    try:
+        started = time.monotonic()
+        result = await crawl(f"{polite.url}/", delay=0.01)
+        assert result.delay == 1 and len(result.pages) == 2
+        assert time.monotonic() - started >= 1.0
+    finally:
+        polite.stop()
+
+
 def test_pages_in_gbk_are_read():
     from shopper.checks.crawl import decode
 

@@ -41,6 +41,7 @@ def links_outcome(result: CrawlResult, slow_after: float) -> Outcome:
         "pages_checked": len(result.pages),
         "problems": [p.as_dict() for p in result.problems],
         "robots_url": result.robots_url,
+        "delay": result.delay,
         "robots_disallowed": result.robots_disallowed[:50],
         "off_site_links": len(result.off_site),
         "budget_exhausted": result.budget_exhausted,

@@ -30,6 +30,7 @@ ROBOTS_AGENT = "shopper-sitecheck"
 MAX_BYTES = 3_000_000  # enough for any page; a huge download is cut, not stored
 MAX_REFERRERS = 5
 MAX_TEXTS = 3000  # text pieces kept per page
+MAX_CRAWL_DELAY = 30.0  # seconds; a robots.txt asking for more is obeyed up to this
 SKIP_SCHEMES = ("mailto:", "javascript:", "tel:", "data:", "sms:", "ftp:")
 
 
@@ -175,6 +176,7 @@ class CrawlResult:
     off_site: list[str] = field(default_factory=list)  # links to other origins, not followed
     budget_exhausted: bool = False
     robots_url: str = ""
+    delay: float = 0.0  # the pause used between requests
 
     @property
     def home(self) -> Page | None:
@@ -289,6 +291,10 @@ async def crawl(
                                    follow_redirects=False, trust_env=False, timeout=timeout)
     try:
         robots, result.robots_url = await read_robots(client, homepage, timeout)
+        asked = robots.crawl_delay(ROBOTS_AGENT)
+        if asked:  # the site's own wish wins over ours when it is slower (bounded, so a run ends)
+            delay = max(delay, min(float(asked), MAX_CRAWL_DELAY))
+        result.delay = delay
         queue: deque[tuple[str, int]] = deque([(homepage, 0)])
         seen = {homepage}
         fetched = 0
