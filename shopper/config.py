@@ -48,9 +48,18 @@ CONFIG_TEMPLATE = """\
 # concurrency = 4                   # tests at once
 # per_agency = 1                    # tests at once at one agency
 
+[solver]
+# kind = "telegram"                 # who reads captchas and SMS codes in `shopper serve`:
+#                                     # telegram (ask the supervisor), harness (the demo world), none
+# url = ""                          # for kind = "harness": the demo world's address
+
 [bot]
 # token: from SHOPPER_BOT_TOKEN or the secrets file, never here
-# digest_hour = 18
+# digest_hour = 18                  # daily digest, in the office's time zone
+# relay_timeout = 300               # seconds a captcha/SMS question waits for the supervisor
+# api_url = ""                      # another Bot API server (a local one); default Telegram's
+# api_file_url = ""
+# webhook_secret: from SHOPPER_WEBHOOK_SECRET or the secrets file
 # [[bot.users]]
 # id = 123456789
 # role = "supervisor"               # or "viewer"
