@@ -142,3 +142,60 @@ def test_wrong_password_is_a_clear_error_and_never_printed(mail_system, watcher_
         asyncio.run(watcher.run(once=True))
     assert "not-the-password" not in str(err.value)
     assert "password" in str(err.value)
+
+
+# ------------------------------------------------------------------------------ Dovecot
+
+
+def _dovecot_settings(server, **overrides):
+    from shopper.mailbox import MailboxSettings
+
+    values = dict(host=server.host, port=server.port, tls=False, user=server.user, password=server.password,
+                  tick=0.2, backoff_min=0.05, backoff_max=0.5, timeout=10)
+    values.update(overrides)
+    return MailboxSettings(**values)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_dovecot_idle_plain_and_tls(dovecot, db, db_path, tls):
+    add_agency(db)
+    test = add_test(db, submitted_at=get_clock().now())
+    settings = _dovecot_settings(dovecot, tls=tls, port=dovecot.tls_port if tls else dovecot.port,
+                                 ssl_context=dovecot.ssl_context() if tls else None)
+    watcher = MailboxWatcher(open_database(db_path), settings).start()
+    try:
+        wait_for(lambda: watcher.connections >= 1)
+        time.sleep(0.3)
+        sent = time.monotonic()
+        dovecot.deliver(_reply(test["reply_address"], f"Dovecot {tls}"))
+        wait_for(lambda: _count(db_path, "test_id = ?", [test["id"]]) == 1)
+        latency = time.monotonic() - sent
+    finally:
+        watcher.stop()
+    assert watcher.idle_used and latency < 2.0
+    assert db.execute("SELECT subject FROM messages WHERE test_id = ?", [test["id"]]).fetchone()[0] == f"Dovecot {tls}"
+
+
+def test_tls_with_an_untrusted_certificate_is_refused(dovecot, db):
+    watcher = MailboxWatcher(db, _dovecot_settings(dovecot, tls=True, port=dovecot.tls_port))
+    with pytest.raises(ShopperError, match="mailbox"):
+        asyncio.run(watcher.run(once=True))
+
+
+def test_dovecot_restart_mid_stream(dovecot, db, db_path):
+    add_agency(db)
+    test = add_test(db, submitted_at=get_clock().now())
+    watcher = MailboxWatcher(open_database(db_path), _dovecot_settings(dovecot)).start()
+    try:
+        for i in range(5):
+            dovecot.deliver(_reply(test["reply_address"], f"重启前 {i}"))
+        wait_for(lambda: _count(db_path, "test_id = ?", [test["id"]]) == 5)
+        dovecot.restart()
+        for i in range(5):
+            dovecot.deliver(_reply(test["reply_address"], f"重启后 {i}"))
+        wait_for(lambda: _count(db_path, "test_id = ?", [test["id"]]) == 10, timeout=20)
+        time.sleep(0.3)
+    finally:
+        watcher.stop()
+    assert _count(db_path, "test_id = ?", [test["id"]]) == 10
+    assert watcher.connections >= 2

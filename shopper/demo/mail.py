@@ -148,7 +148,8 @@ async def _serve_imap(spool: Path, port: int, user: str, password: str, poll: fl
         print("ready", flush=True)
 
         new = spool / "new"
-        while True:
+        parent = os.getppid()
+        while os.getppid() == parent:  # the MailSystem that started us is gone: so are we
             names = sorted(os.listdir(new), key=_new_sort_key)
             for name in names:
                 path = new / name
