@@ -337,7 +337,15 @@ def grade_text(text: str, *, kind: str | None = None, lang: str | None = None,
                reference: datetime | None = None, calendar=None) -> dict:
     """Grade one reply. `kind` is the test's kind (consultation, complaint, suggestion,
     application-status) when known; `lang` is zh or en (detected when None); `reference` is when
-    the reply was sent, for dates without a year (default: now by the program's clock)."""
+    the reply was sent, for dates without a year (default: now by the program's clock);
+    `calendar` the agency's BusinessCalendar (for 次日下班前)."""
+    return grade_with_signals(text, kind=kind, lang=lang, reference=reference, calendar=calendar)[0]
+
+
+def grade_with_signals(text: str, *, kind: str | None = None, lang: str | None = None,
+                       reference: datetime | None = None, calendar=None) -> tuple[dict, dict]:
+    """`grade_text`, plus what the findings need beyond the contract: {"lang", "out_of_scope"
+    (the reply says the matter is outside the body's remit), "out_of_scope_quote"}."""
     from shopper.promises import read_promise
 
     if text is None:
@@ -348,8 +356,9 @@ def grade_text(text: str, *, kind: str | None = None, lang: str | None = None,
     lang_obj = language(lang) if lang else language(detect_language(text))
     own, _quoted = split_quoted(text, lang_obj)
     result = empty_grade()
+    signals = {"lang": lang_obj.code, "out_of_scope": False, "out_of_scope_quote": ""}
     if not own.strip():
-        return result
+        return result, signals
     reading = Reading.of(own, lang_obj)
     evidence: dict[str, str] = {}
 
@@ -435,4 +444,6 @@ def grade_text(text: str, *, kind: str | None = None, lang: str | None = None,
         message_type=message_type,
         evidence=evidence,
     )
-    return result
+    signals["out_of_scope"] = out_of_scope is not None
+    signals["out_of_scope_quote"] = reading.quote(out_of_scope)
+    return result, signals
