@@ -247,6 +247,8 @@ async def test_good_site(servers, browser, db, config, tmp_path, sim_clock):
     assert problems[f"{site.url}/good/missing.html"]["status"] == 404
     assert problems[f"{site.url}/good/missing.html"]["referrers"] == [f"{site.url}/good/"]
     assert problems[f"{site.url}/good/slow.html"]["kind"] == "slow"
+    shot = problems[f"{site.url}/good/missing.html"]["sha256"]
+    assert shot in json.loads(links["evidence_json"])["sha256"] and store.read(shot)[:4] == b"\x89PNG"
     assert "missing.html" in links["detail"] or "error.html" in links["detail"]
 
     assert rows["service.online_loop"]["verdict"] == "pass", rows["service.online_loop"]["detail"]

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from shopper.checks.browse import Outcome, new_context
+from shopper.checks.browse import Outcome, goto, new_context
 from shopper.checks.column import check_complaint_column
 from shopper.checks.crawl import CrawlResult, crawl
 from shopper.checks.disclosure import check_disclosure
@@ -62,6 +62,22 @@ def links_outcome(result: CrawlResult, slow_after: float) -> Outcome:
     first = result.problems[0]
     where = f"（由 {first.referrers[0]} 链接）" if first.referrers else ""
     return Outcome("fail", f"检查了{len(result.pages)}个页面，发现{summary}，例如 {first.url}{where}。", evidence)
+
+
+async def shoot_problems(page, outcome: Outcome, shots, most: int = 3) -> Outcome:
+    """Screenshots of the first few error pages (what a visitor got), into the evidence."""
+    taken = []
+    for problem in outcome.evidence.get("problems", []):
+        if len(taken) >= most:
+            break
+        if problem["kind"] in ("broken", "server_error"):
+            await goto(page, problem["url"])  # an error status still shows the page the visitor saw
+            sha = await shots.page(page, f"{problem['kind']} {problem['url']}")
+            if sha:
+                problem["sha256"] = sha
+                taken.append(sha)
+    outcome.evidence["sha256"] = taken
+    return outcome
 
 
 async def _guarded(rule: str, work) -> Outcome:
@@ -125,6 +141,7 @@ async def run_checks(
                 return links_outcome(crawled, slow_after)
 
             outcomes["site.links_work"] = await _guarded("site.links_work", crawl_and_judge())
+            await _guarded("site.links_work", shoot_problems(page, outcomes["site.links_work"], shots))
             say(f"{site.id}: online services")
             outcomes["service.online_loop"] = await _guarded(
                 "service.online_loop", check_online_loop(page, site.services, site.homepage, shots))
