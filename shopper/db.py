@@ -228,6 +228,12 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["mailbox_state"].create(
         {"mailbox": str, "uid_validity": int, "last_uid": int, "updated_at": str}, pk="mailbox"
     )
+    # The status-page poller's last look at each test: the start of the next event's window.
+    db["status_polls"].create(
+        {"test_id": str, "polled_at": str, "status": str, "status_time": str, "reply_sha256": str,
+         "error": str, "polls": int},
+        pk="test_id",
+    )
     db["audit"].create(
         {"id": int, "at": str, "user_id": str, "user_name": str, "action": str, "args": str},
         pk="id",
