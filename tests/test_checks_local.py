@@ -55,7 +55,8 @@ def pages(other: str) -> dict[str, tuple[int, str]]:
         "/good/slow.html": html("慢页面"),
         "/good/private/secret.html": html("内部"),
         "/good/service/apply.html": html("申请", "<form><input name=who><button>提交</button></form>"),
-        "/good/service/query.html": html("查询", "<form><input name=code><button>查询</button></form>"),
+        "/good/service/query.html": html("查询", "<form><input name=code><button>查询</button></form>"
+                                             "<script>if (location.search) document.body.append('未查询到该编号')</script>"),
         "/good/service/result.html": html("结果", "<p>办理结果：准予许可</p>"),
         "/footer/": html("底部局", """<h1>底部局</h1><div style="height:1600px">新闻</div>
             <footer><a href="complaint.html">监督投诉</a> <a href="contact.html">联系我们</a></footer>"""),
@@ -78,7 +79,7 @@ class Server:
                 server.hits.append(self.path)
                 if self.path == "/good/slow.html":
                     time.sleep(SLOW)
-                status, body = server.routes.get(self.path, (404, "not found"))
+                status, body = server.routes.get(self.path.split("?")[0], (404, "not found"))
                 data = body.encode("utf-8")
                 self.send_response(status)
                 kind = "text/plain" if self.path.endswith(".txt") else "text/html; charset=utf-8"
@@ -127,6 +128,15 @@ accept = "service/apply.html"
 query = "service/query.html"
 result = {{ url = "service/result.html", text = "办理结果" }}
 
+[[services]]
+name = "查询可用"
+accept = "service/apply.html"
+result = "service/result.html"
+query = {{ url = "service/query.html", steps = [
+    {{ action = "fill", selector = "input[name=code]", value = "SHOPPER-0000" }},
+    {{ action = "click", selector = "button" }},
+    {{ action = "expect", text = "未查询到该编号" }} ] }}
+
 [disclosure]
 results = {{ url = "results.html", selector = "#results" }}
 """
@@ -140,6 +150,12 @@ homepage = "{url}/footer/"
 name = "只能申请"
 accept = "apply.html"
 result = "gone.html"
+
+[[services]]
+name = "查询失灵"
+accept = "apply.html"
+result = "contact.html"
+query = {{ url = "apply.html", steps = [{{ action = "click", selector = "#query-btn", timeout = 500 }}] }}
 """
 
 
@@ -252,6 +268,8 @@ async def test_good_site(servers, browser, db, config, tmp_path, sim_clock):
     assert "missing.html" in links["detail"] or "error.html" in links["detail"]
 
     assert rows["service.online_loop"]["verdict"] == "pass", rows["service.online_loop"]["detail"]
+    played = json.loads(rows["service.online_loop"]["evidence_json"])["services"][1]["stages"][1]
+    assert played["stage"] == "query" and played["ok"] and played["sha256_after"]
 
     disclosure = rows["disclosure.items"]
     assert disclosure["verdict"] == "pass", disclosure["detail"]
@@ -289,6 +307,7 @@ async def test_footer_only_link_is_not_prominent(servers, browser, db, config, t
     loop = rows["service.online_loop"]
     assert loop["verdict"] == "fail"
     assert "缺少实时查询环节" in loop["detail"] and "结果反馈页面无法打开" in loop["detail"]
+    assert "“查询失灵”的实时查询无法正常使用" in loop["detail"] and "#query-btn" in loop["detail"]
 
     disclosure = rows["disclosure.items"]
     assert disclosure["verdict"] == "fail"

@@ -144,7 +144,7 @@ async def run_checks(
             await _guarded("site.links_work", shoot_problems(page, outcomes["site.links_work"], shots))
             say(f"{site.id}: online services")
             outcomes["service.online_loop"] = await _guarded(
-                "service.online_loop", check_online_loop(page, site.services, site.homepage, shots))
+                "service.online_loop", check_online_loop(page, site.services, site.homepage, shots, site))
             say(f"{site.id}: disclosure")
             outcomes["disclosure.items"] = await _guarded(
                 "disclosure.items", check_disclosure(page, crawled, site.disclosure_hints, site.homepage, shots))
