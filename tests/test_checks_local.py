@@ -11,13 +11,14 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from shopper.checks import run_checks
+from shopper.checks import due_checks, run_checks, run_checks_many
 from shopper.checks.crawl import crawl
 from shopper.config import Config
 from shopper.errors import ShopperError
@@ -327,6 +328,22 @@ async def test_site_that_is_down_gives_findings_not_a_crash(browser, db, config,
     assert rows["site.links_work"]["verdict"] == "fail" and "首页无法访问" in rows["site.links_work"]["detail"]
     assert rows["service.online_loop"]["verdict"] == "fail"
     assert rows["disclosure.items"]["verdict"] == "undetermined"
+
+
+@module_loop
+async def test_many_sites_in_one_browser_and_which_are_due(servers, browser, db, config, tmp_path, sim_clock):
+    site, _ = servers
+    footer = site_of(FOOTER_SITE, site.url, tmp_path)
+    bad = site_of(FOOTER_SITE.replace('id = "footer"', 'id = "bad"').replace("{url}/footer/", "ftp://x/"), site.url,
+                  tmp_path)
+    assert due_checks(db, ["footer", "bad"]) == ["footer", "bad"]  # never checked
+    results = await run_checks_many(db, config, [bad, footer], browser=browser, depth=0, delay=0)
+    assert list(results) == ["footer"] and len(results["footer"]) == 4
+    assert due_checks(db, ["footer", "bad"]) == ["bad"]
+    sim_clock.advance(timedelta(hours=23))
+    assert due_checks(db, ["footer"]) == []
+    sim_clock.advance(timedelta(hours=1))
+    assert due_checks(db, ["footer"]) == ["footer"]
 
 
 async def test_homepage_that_is_not_http_is_refused(db, config, tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Callable
 
 from shopper.checks.browse import Outcome, goto, new_context
@@ -25,7 +26,7 @@ from shopper.checks.crawl import CrawlResult, crawl
 from shopper.checks.disclosure import check_disclosure
 from shopper.checks.record import Screenshots, write_finding
 from shopper.checks.services import check_online_loop
-from shopper.clock import get_clock
+from shopper.clock import from_iso, get_clock
 from shopper.errors import ShopperError
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,45 @@ async def run_checks(
                                   evidence=outcome.evidence, observed_at=now, timezone=site.timezone))
     log.info("checked %s: %s", site.id, ", ".join(f"{r['rule_id']}={r['verdict']}" for r in rows))
     return rows
+
+
+async def run_checks_many(db, config, sites, *, browser=None, **options) -> dict[str, list[dict]]:
+    """Check several sites one after another in one browser; {agency id: findings rows}.
+    A site whose file is unusable (ShopperError) is logged and skipped, the others still run."""
+    results: dict[str, list[dict]] = {}
+
+    async def each(browser):
+        for site in sites:
+            try:
+                results[site.id] = await run_checks(db, config, site, browser=browser, **options)
+            except ShopperError as err:
+                log.warning("not checking %s: %s", site.id, err)
+
+    if browser is not None:
+        await each(browser)
+        return results
+    from playwright.async_api import async_playwright
+
+    from shopper.browser import launch
+
+    async with async_playwright() as playwright:
+        own = await launch(playwright, executable=config.get("browser", "executable"),
+                           cdp_url=config.get("browser", "cdp_url"))
+        try:
+            await each(own)
+        finally:
+            await own.close()
+    return results
+
+
+def due_checks(db, agency_ids, now=None, every: timedelta = timedelta(days=1)) -> list[str]:
+    """The agencies whose site was last checked `every` ago or longer (article 10: every day),
+    or never; in the order given."""
+    now = now or get_clock().now()
+    last = dict(db.execute(
+        "SELECT agency_id, max(observed_at) FROM findings WHERE subject_key LIKE 'check:%' GROUP BY agency_id"
+    ).fetchall())
+    return [a for a in agency_ids if not last.get(a) or from_iso(last[a]) + every <= now]
 
 
 def check_site(db, config, site, **options) -> list[dict]:
