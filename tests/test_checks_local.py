@@ -362,3 +362,9 @@ def test_cli_check_unknown_agency(tmp_path):
     result = CliRunner().invoke(main, ["--db", str(tmp_path / "cli.db"), "--config", str(tmp_path / "config.toml"),
                                        "check", "nosuch"])
     assert result.exit_code == 2 and "unknown site 'nosuch'" in result.output
+    (sites / "ftp.toml").write_text('id = "ftp"\nname = "x"\nhomepage = "ftp://127.0.0.1/"\n', encoding="utf-8")
+    refused = CliRunner().invoke(main, ["--db", str(tmp_path / "cli.db"), "--config", str(tmp_path / "config.toml"),
+                                        "check", "ftp"])
+    assert refused.exit_code == 2 and "not an http(s) URL" in refused.output
+    nothing = CliRunner().invoke(main, ["--config", str(tmp_path / "config.toml"), "check"])
+    assert nothing.exit_code == 2 and "--all" in nothing.output

@@ -65,6 +65,12 @@ def links_outcome(result: CrawlResult, slow_after: float) -> Outcome:
     return Outcome("fail", f"检查了{len(result.pages)}个页面，发现{summary}，例如 {first.url}{where}。", evidence)
 
 
+def require_http(site) -> None:
+    """Only web pages are checked: a file: or other URL could read this machine's own files."""
+    if not site.homepage.startswith(("http://", "https://")):
+        raise ShopperError(f"{site.path}: homepage {site.homepage!r} is not an http(s) URL; fix it in the site file")
+
+
 async def shoot_problems(page, outcome: Outcome, shots, most: int = 3) -> Outcome:
     """Screenshots of the first few error pages (what a visitor got), into the evidence."""
     taken = []
@@ -110,8 +116,7 @@ async def run_checks(
     unreachable (default the larger of 30 s and twice `slow_after`)."""
     from shopper.agencies import sync
 
-    if not site.homepage.startswith(("http://", "https://")):
-        raise ShopperError(f"{site.path}: homepage {site.homepage!r} is not an http(s) URL; fix it in the site file")
+    require_http(site)
     say = progress or (lambda message: None)
     timeout = timeout if timeout is not None else max(30.0, slow_after * 2)
     now = get_clock().now()
