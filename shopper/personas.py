@@ -173,21 +173,24 @@ def all_personas(db) -> list[Persona]:
     return [Persona.from_row(r) for r in db["personas"].rows_where(order_by="id")]
 
 
-def used_at(db, agency_id: str, campaign_id: str | None) -> set[str]:
-    """Personas that already wrote to this agency in this campaign."""
+def used_at(db, agency_id: str, campaign_id: str | None, *, exclude_test: str | None = None) -> set[str]:
+    """Personas that already wrote (or are planned to write) to this agency in this campaign,
+    apart from the test `exclude_test` itself."""
     if campaign_id is None:
         return set()
     rows = db.execute(
-        "select distinct persona_id from tests where agency_id = ? and campaign_id = ?", [agency_id, campaign_id]
+        "select distinct persona_id from tests where agency_id = ? and campaign_id = ? and id is not ? "
+        "and persona_id is not null",
+        [agency_id, campaign_id, exclude_test],
     ).fetchall()
     return {r[0] for r in rows}
 
 
 def choose(db, agency_id: str, *, campaign_id: str | None = None, persona_id: str | None = None,
-           rng: random.Random | None = None, needs_account: bool = False) -> Persona:
+           rng: random.Random | None = None, needs_account: bool = False, exclude_test: str | None = None) -> Persona:
     """The persona for a new test at `agency_id`: the named one, or a fitting unused one (a new
     persona is created when every existing one was used here in this campaign)."""
-    used = used_at(db, agency_id, campaign_id)
+    used = used_at(db, agency_id, campaign_id, exclude_test=exclude_test)
     if persona_id:
         if persona_id in used:
             raise ShopperError(

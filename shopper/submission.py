@@ -28,6 +28,7 @@ from shopper.errors import ShopperError
 from shopper.evidence import EvidenceStore
 from shopper.notify import push
 from shopper.steps import StepFailed, run_steps, template_errors, watch_images
+from shopper.timeline import record_event
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +51,9 @@ def _now_iso() -> str:
 
 
 def _record_event(db, test_id: str, kind: str, *, detail: dict | None = None) -> None:
-    """An engine event on the test's timeline (through shopper.timeline once it exists)."""
+    """An engine event on the test's timeline."""
     at = get_clock().now()
-    try:
-        from shopper.timeline import record_event
-    except ImportError:
-        record_event = None
-    if record_event is not None:
-        record_event(db, test_id, kind, at=at, source="engine", window=(at, at), detail=detail, dedupe_key=kind)
-        return
-    db.execute(
-        "insert or ignore into events (test_id, kind, at, source, detail_json, window_start, window_end, dedupe_key) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [test_id, kind, to_iso(at), "engine", json.dumps(detail or {}, ensure_ascii=False), to_iso(at), to_iso(at), kind],
-    )
-    db.conn.commit()
+    record_event(db, test_id, kind, at=at, source="engine", window=(at, at), detail=detail, dedupe_key=kind)
 
 
 def _update(db, test_id: str, **values) -> None:
@@ -229,7 +218,7 @@ class Engine:
         if isinstance(persona, personas_mod.Persona):
             persona = persona.id
         chosen = personas_mod.choose(db, site.id, campaign_id=campaign_id, persona_id=persona, rng=self.rng,
-                                     needs_account=bool(site.login))
+                                     needs_account=bool(site.login), exclude_test=test_id)
         test_id = test_id or personas_mod.new_test_id(db)
         address = personas_mod.reply_address(test_id, self.config)
         writer = chosen.for_test(address)

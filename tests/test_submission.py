@@ -127,13 +127,29 @@ async def test_a_planned_test_is_submitted_once_even_when_two_engines_race(db, s
     assert db["tests"].get("t-0000race")["state"] == "submitted"
 
 
+async def test_a_campaign_runs_its_planned_tests_with_their_personas(db, shared_browser, form_server, write_site, scenarios):
+    site = write_site(site_toml(form_server.url, "plain"), "plain")
+    a, b = personas.add(db), personas.add(db)
+    for test_id, persona in (("t-0000c001", a), ("t-0000c002", b)):
+        db["tests"].insert({"id": test_id, "agency_id": "plain", "scenario_id": "complaint-noise", "state": "planned",
+                            "campaign_id": "c-1", "persona_id": persona.id})
+    async with _engine(db, shared_browser, concurrency=2) as engine:
+        results = await engine.run([Job(site, scenarios["complaint-noise"], test_id="t-0000c001"),
+                                    Job(site, scenarios["complaint-noise"], test_id="t-0000c002")])
+        assert [r["state"] for r in results] == ["submitted", "submitted"]
+        assert [r["persona_id"] for r in results] == [a.id, b.id]
+        # A third test in the campaign at this agency gets someone new.
+        third = await engine.submit(site, scenarios["suggestion-bus-shelter"], campaign_id="c-1")
+    assert third["persona_id"] not in (a.id, b.id) and third["campaign_id"] == "c-1"
+
+
 async def test_per_agency_limit_and_overall_concurrency(db, shared_browser, form_server, write_site, scenarios):
     a = write_site(site_toml(form_server.url, "slowa"), "slowa")
     b = write_site(site_toml(form_server.url, "slowb"), "slowb")
     jobs = [Job(site, scenarios["complaint-noise"]) for site in (a, a, b, b)]
-    async with _engine(db, shared_browser, concurrency=4, per_agency=1) as engine:
+    async with _engine(db, shared_browser, concurrency=4, per_agency=1, timeout_ms=6000) as engine:
         results = await engine.run(jobs)
-    assert [r["state"] for r in results] == ["submitted"] * 4
+    assert [r["state"] for r in results] == ["submitted"] * 4, [r.get("error") for r in results]
     assert form_server.max_in_flight["slowa"] == 1 and form_server.max_in_flight["slowb"] == 1
     assert form_server.max_total == 2  # both agencies at once
 
