@@ -234,7 +234,7 @@ async def fetch(client: httpx.AsyncClient, url: str, depth: int, *, timeout: flo
         page.location = response.headers.get("location", "") if response.is_redirect else ""
     except asyncio.TimeoutError:
         page.error = f"no complete answer within {timeout:g} s"
-    except httpx.HTTPError as err:
+    except Exception as err:  # refused, reset, bad URL: the network stack raises many kinds; all mean "no page"
         page.error = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
     page.seconds = time.monotonic() - started
     return page, body
@@ -242,8 +242,8 @@ async def fetch(client: httpx.AsyncClient, url: str, depth: int, *, timeout: flo
 
 async def read_robots(client: httpx.AsyncClient, homepage: str, timeout: float) -> tuple[urllib.robotparser.RobotFileParser, str]:
     """robots.txt of the site's origin; a missing one allows everything, a 401/403 forbids it."""
-    scheme, host, port = origin(homepage)
-    robots_url = f"{scheme}://{urlsplit(homepage).netloc}/robots.txt"
+    parts = urlsplit(homepage)
+    robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
     parser = urllib.robotparser.RobotFileParser(robots_url)
     page, body = await fetch(client, robots_url, 0, timeout=timeout)
     if page.status in (401, 403):
