@@ -22,7 +22,7 @@ from shopper.clock import get_clock
 from shopper.config import Config
 from shopper.deadlines import promised
 from shopper.errors import ShopperError
-from shopper.report import _parse_json, _safe_name, local_time, template_env
+from shopper.report import _parse_json, _safe_name, template_env
 from shopper.rules import all_rules, measure
 from shopper.scoring import Period, _findings_from, _zone, latest_period, register_sql_functions
 
@@ -194,4 +194,4 @@ def render_pdfs(paths: list[Path], config: Config | None = None) -> list[Path]:
     return result["pdfs"]
 
 
-__all__ = ["write_letters", "render_pdfs", "chinese_number", "agencies_with_failures", "local_time"]
+__all__ = ["write_letters", "render_pdfs", "chinese_number", "agencies_with_failures"]

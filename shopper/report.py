@@ -147,8 +147,8 @@ def _parse_json(text: str | None) -> dict:
         return {}
 
 
-def _agency_findings(db, period: Period, agency_id: str) -> list[dict]:
-    source, params = _findings_from(period, agency_id, db)
+def _agency_findings(db, period: Period, agency_id: str, tz: str | None = None) -> list[dict]:
+    source, params = _findings_from(period, agency_id, db, zone=tz)
     rows = db.execute(
         "SELECT f.id, f.subject_key, f.test_id, f.rule_id, f.verdict, f.detail, f.evidence_json, "
         f"f.deadline_at, f.observed_at {source} ORDER BY f.verdict = 'pass', f.rule_id, f.id",
@@ -340,7 +340,7 @@ def _safe_name(agency_id: str) -> str:
 
 def _agency_context(db, period, agency, row: RankRow, observations, totals, periods, evidence, now) -> dict:
     tz = agency.get("timezone") or "Asia/Shanghai"
-    findings = _agency_findings(db, period, agency["id"])
+    findings = _agency_findings(db, period, agency["id"], agency.get("timezone") or "Asia/Shanghai")
     for f in findings:
         shas = f["evidence"].get("sha256") or []
         if isinstance(shas, str):

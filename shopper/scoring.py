@@ -113,8 +113,15 @@ def _sql_period(ts: str | None, tz: str | None, kind: str) -> str | None:
 
 
 def register_sql_functions(db) -> None:
-    """`shopper_period(ts, tz, 'Q'|'M')` inside SQLite: the local period of a UTC time."""
+    """`shopper_period(ts, tz, 'Q'|'M')` inside SQLite: the local period of a UTC time.
+    Once per connection: defining a function again would expire SQLite's prepared statements."""
+    if getattr(db.conn, "_shopper_functions", False) or getattr(db, "_shopper_functions", False):
+        return
     db.conn.create_function("shopper_period", 3, _sql_period, deterministic=True)
+    try:
+        db._shopper_functions = True
+    except AttributeError:
+        pass
 
 
 def current_period(kind: str = "Q", tz: str = DEFAULT_TZ) -> Period:
@@ -327,14 +334,16 @@ def _part_case() -> str:
     return f"CASE f.rule_id {whens} END"
 
 
-def _local_window(db, period: Period, ts: str, zone: str, agency_id: str | None = None) -> tuple[str, list]:
+def _local_window(db, period: Period, ts: str, zone: str, agency_id: str | None = None,
+                  zones: list[str] | None = None) -> tuple[str, list]:
     """SQL predicate: the UTC time `ts` falls in `period` in the zone `zone`. One UTC range per
     time zone the agencies use (plain string comparison, no per-row Python), the SQL function
-    for anything else."""
-    sql = "SELECT DISTINCT COALESCE(timezone, ?) FROM agencies"
-    if agency_id is not None:
-        sql += " WHERE id = ?"
-    zones = [row[0] for row in db.execute(sql, [DEFAULT_TZ] + ([agency_id] if agency_id is not None else []))]
+    for anything else. `zones`: the zones in question when the caller knows them already."""
+    if zones is None:
+        sql = "SELECT DISTINCT COALESCE(timezone, ?) FROM agencies"
+        if agency_id is not None:
+            sql += " WHERE id = ?"
+        zones = [row[0] for row in db.execute(sql, [DEFAULT_TZ] + ([agency_id] if agency_id is not None else []))]
     start = datetime.combine(period.first_day(), datetime.min.time())
     whens, params = [], []
     for name in zones or [DEFAULT_TZ]:
@@ -352,12 +361,12 @@ _ZONE = "COALESCE(a.timezone, 'Asia/Shanghai')"
 _JOINS = "FROM findings f LEFT JOIN tests t ON t.id = f.test_id LEFT JOIN agencies a ON a.id = f.agency_id"
 
 
-def _findings_from(period: Period, agency_id: str | None, db) -> tuple[str, list]:
+def _findings_from(period: Period, agency_id: str | None, db, *, zone: str | None = None) -> tuple[str, list]:
     """`FROM ... WHERE ...` selecting the findings of `period` (f = findings, t = its test,
     a = its agency). Quarters use the period GRADE stored; months, and findings without a stored
-    period, the test's submission time in the agency's zone."""
+    period, the test's submission time in the agency's zone (`zone`, when the caller knows it)."""
     register_sql_functions(db)
-    window, wparams = _local_window(db, period, _WHEN, _ZONE, agency_id)
+    window, wparams = _local_window(db, period, _WHEN, _ZONE, agency_id, [zone] if zone else None)
     if period.kind == "Q":
         where, params = f"(f.period = ? OR (f.period IS NULL AND {window}))", [str(period)] + wparams
     else:
@@ -411,8 +420,7 @@ def compute_scores(db, period, config=None, *, agency_id: str | None = None) -> 
             log.warning("findings of %s cite a rule rules.toml does not know; not counted", aid)
             continue
         counts.setdefault(aid, {})[part] = (passed or 0, failed or 0, undetermined or 0)
-        if aid not in agencies and agency_id is None:
-            agencies[aid] = (aid, None)
+        agencies.setdefault(aid, (aid, None))  # findings of an agency missing from the table still count
     imported: dict[str, dict[str, float]] = {}
     sql = "SELECT agency_id, source, score FROM imported_scores WHERE period = ?"
     imp_params: list = [str(period)]
@@ -420,7 +428,7 @@ def compute_scores(db, period, config=None, *, agency_id: str | None = None) -> 
         sql += " AND agency_id = ?"
         imp_params.append(agency_id)
     for aid, src, value in db.execute(sql, imp_params):
-        if src in SOURCE_IDS and (aid in agencies or agency_id is None):
+        if src in SOURCE_IDS:
             imported.setdefault(aid, {})[src] = value
             agencies.setdefault(aid, (aid, None))
 
