@@ -80,6 +80,18 @@ def _site(site_file: str | None):
 
 
 def _scenarios(directory: Path) -> dict:
+    """The scenarios by id; read again only when a file in the folder changed (reading validates
+    every phrasing, which is slow)."""
+    directory = Path(directory)
+    try:
+        stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(directory.glob("*.toml")))
+    except OSError:
+        stamp = ()
+    return _scenarios_cached(str(directory), stamp)
+
+
+@lru_cache(maxsize=8)
+def _scenarios_cached(directory: str, stamp: tuple) -> dict:
     try:
         from shopper.scenarios import load_scenarios
     except ImportError:
