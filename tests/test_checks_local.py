@@ -285,20 +285,19 @@ async def test_good_site(servers, browser, db, config, tmp_path, sim_clock):
     assert "/good/private/secret.html" not in site.hits
     assert db["agencies"].get("good")["name"] == "测试局"
 
-    # Idempotent: a second run updates the same four findings.
-    sim_clock.advance(3600)
-    again = by_rule(await run_checks(db, config, good, depth=0, delay=0, browser=browser))
-    assert db["findings"].count == 4
-    assert again["site.links_work"]["verdict"] == "pass"  # depth 0: only the homepage
-    assert again["site.links_work"]["id"] == links["id"]
-    assert again["site.links_work"]["created_at"] == links["created_at"] != again["site.links_work"]["updated_at"]
 
 
 @module_loop
 async def test_footer_only_link_is_not_prominent(servers, browser, db, config, tmp_path, sim_clock):
+    """Also: several sites in one browser (a bad site file is skipped), which are due, reruns."""
     site, _ = servers
     footer = site_of(FOOTER_SITE, site.url, tmp_path)
-    rows = by_rule(await run_checks(db, config, footer, delay=0.01, slow_after=1.0, browser=browser))
+    bad = site_of(FOOTER_SITE.replace('id = "footer"', 'id = "bad"').replace("{url}/footer/", "ftp://x/"), site.url,
+                  tmp_path)
+    assert due_checks(db, ["footer", "bad"]) == ["footer", "bad"]  # never checked
+    results = await run_checks_many(db, config, [bad, footer], browser=browser, delay=0.01, slow_after=1.0)
+    assert list(results) == ["footer"]
+    rows = by_rule(results["footer"])
     column = rows["site.complaint_column"]
     assert column["verdict"] == "fail"
     assert "滚动" in column["detail"] and "监督投诉" in column["detail"]
@@ -315,6 +314,19 @@ async def test_footer_only_link_is_not_prominent(servers, browser, db, config, t
     assert "部门职能" in disclosure["detail"] and "联系方式" not in disclosure["detail"]
     assert json.loads(disclosure["evidence_json"])["items"]["contacts"]["url"] == f"{site.url}/footer/contact.html"
 
+    assert due_checks(db, ["footer", "bad"]) == ["bad"]
+    sim_clock.advance(timedelta(hours=23))
+    assert due_checks(db, ["footer"]) == []
+    sim_clock.advance(timedelta(hours=1))
+    assert due_checks(db, ["footer"]) == ["footer"]
+
+    # Idempotent: a second run updates the same four findings in place.
+    again = by_rule(await run_checks(db, config, footer, depth=0, delay=0, browser=browser))
+    assert db["findings"].count == 4
+    assert again["disclosure.items"]["id"] == disclosure["id"]
+    assert again["disclosure.items"]["created_at"] == disclosure["created_at"] != again["disclosure.items"]["updated_at"]
+    assert due_checks(db, ["footer"]) == []
+
 
 @module_loop
 async def test_site_that_is_down_gives_findings_not_a_crash(browser, db, config, tmp_path, sim_clock):
@@ -328,22 +340,6 @@ async def test_site_that_is_down_gives_findings_not_a_crash(browser, db, config,
     assert rows["site.links_work"]["verdict"] == "fail" and "首页无法访问" in rows["site.links_work"]["detail"]
     assert rows["service.online_loop"]["verdict"] == "fail"
     assert rows["disclosure.items"]["verdict"] == "undetermined"
-
-
-@module_loop
-async def test_many_sites_in_one_browser_and_which_are_due(servers, browser, db, config, tmp_path, sim_clock):
-    site, _ = servers
-    footer = site_of(FOOTER_SITE, site.url, tmp_path)
-    bad = site_of(FOOTER_SITE.replace('id = "footer"', 'id = "bad"').replace("{url}/footer/", "ftp://x/"), site.url,
-                  tmp_path)
-    assert due_checks(db, ["footer", "bad"]) == ["footer", "bad"]  # never checked
-    results = await run_checks_many(db, config, [bad, footer], browser=browser, depth=0, delay=0)
-    assert list(results) == ["footer"] and len(results["footer"]) == 4
-    assert due_checks(db, ["footer", "bad"]) == ["bad"]
-    sim_clock.advance(timedelta(hours=23))
-    assert due_checks(db, ["footer"]) == []
-    sim_clock.advance(timedelta(hours=1))
-    assert due_checks(db, ["footer"]) == ["footer"]
 
 
 async def test_homepage_that_is_not_http_is_refused(db, config, tmp_path):
