@@ -19,7 +19,7 @@ def _period(ctx: Context, period: str | None):
 
 
 def _fmt(value) -> str:
-    return "未评议" if value is None else f"{value:.2f}"
+    return "未评议" if value is None else f"{value:.1f}"
 
 
 @click.command()
@@ -65,22 +65,30 @@ def score(ctx: Context, agency: str | None, period: str | None, as_json: bool, e
     if as_json:
         click.echo(json.dumps({"period": str(p), "ranking": [r.as_dict() for r in rows]}, ensure_ascii=False, indent=2))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    from shopper.scoring import PART_IDS
     from shopper.rules import parts
+    from shopper.scoring import PART_IDS
 
-    table = Table(title=f"评议考核排名 {p}", show_lines=False)
-    for header in ["名次", "升降", "部门", "总分"] + [parts()[pid].zh for pid in PART_IDS] + ["公众", "专家"]:
-        table.add_column(header, justify="left" if header == "部门" else "right")
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    wide = console.width >= 110  # narrow terminal: leave out the imported sources and the names
+    table = Table(title=f"评议考核排名 {p}（未评议 = not assessed）", box=box.SIMPLE_HEAD, padding=(0, 1))
+    headers = ["名次", "升降", "部门", "总分"] + [parts()[pid].zh[-2:] for pid in PART_IDS]
+    headers += ["公众", "专家", "名称"] if wide else []
+    for header in headers:
+        if header == "名称":
+            table.add_column(header, overflow="ellipsis", no_wrap=True, min_width=6)
+        else:
+            table.add_column(header, justify="left" if header == "部门" else "right", no_wrap=True)
     for r in rows:
         table.add_row(
-            str(r.rank) if r.rank is not None else "—", r.movement_label, f"{r.name} ({r.agency_id})", _fmt(r.total),
+            str(r.rank) if r.rank is not None else "—", r.movement_label, r.agency_id, _fmt(r.total),
             *[_fmt(r.score.parts[pid].value) for pid in PART_IDS],
-            _fmt(r.score.sources["public"].value), _fmt(r.score.sources["experts"].value),
+            *([_fmt(r.score.sources["public"].value), _fmt(r.score.sources["experts"].value), r.name] if wide else []),
         )
-    Console().print(table)
+    console.print(table)
     notes = [n for r in rows for n in r.score.notes] if agency else []
     for note in notes:
         click.echo(f"note: {note}")
