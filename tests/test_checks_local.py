@@ -20,7 +20,9 @@ from click.testing import CliRunner
 
 from shopper.checks import due_checks, run_checks, run_checks_many
 from shopper.checks.crawl import crawl
+from shopper.checks.record import Screenshots
 from shopper.config import Config
+from shopper.db import memory_database
 from shopper.errors import ShopperError
 from shopper.evidence import EvidenceStore
 from shopper.sites import parse_site
@@ -62,6 +64,10 @@ def pages(other: str) -> dict[str, tuple[int, str]]:
         "/footer/": html("底部局", """<h1>底部局</h1><div style="height:1600px">新闻</div>
             <footer><a href="complaint.html">监督投诉</a> <a href="contact.html">联系我们</a></footer>"""),
         "/footer/complaint.html": html("投诉", "<form><textarea></textarea></form>"),
+        "/framed/": html("框架局", '<iframe src="nav.html" style="width:600px;height:60px;border:0"></iframe>'
+                                 '<div style="height:1200px"></div><iframe src="nav.html"></iframe>'),
+        "/framed/nav.html": html("导航", '<a href="/footer/complaint.html" target="_top">我要投诉</a>'),
+        "/nolink/": html("无栏目局", "<h1>无栏目局</h1><a href='/footer/contact.html'>联系我们</a>"),
         "/footer/contact.html": html("联系我们"),
         "/footer/apply.html": html("申请", "<form><input name=x></form>"),
     }
@@ -340,6 +346,25 @@ async def test_site_that_is_down_gives_findings_not_a_crash(browser, db, config,
     assert rows["site.links_work"]["verdict"] == "fail" and "首页无法访问" in rows["site.links_work"]["detail"]
     assert rows["service.online_loop"]["verdict"] == "fail"
     assert rows["disclosure.items"]["verdict"] == "undetermined"
+
+
+@module_loop
+async def test_complaint_link_inside_a_frame_and_no_link_at_all(servers, browser, tmp_path):
+    from shopper.checks.browse import new_context
+    from shopper.checks.column import check_complaint_column
+
+    site, _ = servers
+    shots = Screenshots(memory_database(), Config(None, {"paths": {"evidence": str(tmp_path / "ev")}}))
+    context = await new_context(browser, f"{site.url}/framed/", timeout=10)
+    page = await context.new_page()
+    framed = await check_complaint_column(page, f"{site.url}/framed/", shots)
+    assert framed.verdict == "pass", framed.detail
+    top, below = framed.evidence["candidates"]
+    assert top["frame"].endswith("/framed/nav.html") and top["prominent"]
+    assert not below["in_view"] and below["box"]["y"] > 1200  # the same link again, in the frame further down
+    none = await check_complaint_column(page, f"{site.url}/nolink/", shots)
+    assert none.verdict == "fail" and none.detail == "首页没有找到监督、投诉栏目或链接。"
+    await context.close()
 
 
 async def test_homepage_that_is_not_http_is_refused(db, config, tmp_path):

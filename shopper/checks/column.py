@@ -96,6 +96,36 @@ def _why(tried: list[dict]) -> str:
     return f"页面无法打开（{first['reason']}）"
 
 
+async def candidates(page, words: list[str], exclude: list[str]) -> list[dict]:
+    """Candidates in the page and in its frames (old portals build the homepage from iframes),
+    with boxes in the coordinates of the window."""
+    found = []
+    for frame in page.frames:
+        try:
+            items = await frame.evaluate(_CANDIDATES_JS, [words, exclude])
+        except Exception:  # a frame that went away or is not ours
+            continue
+        if frame is not page.main_frame:
+            try:
+                box = await (await frame.frame_element()).bounding_box()
+            except Exception:
+                box = None
+            for c in items:
+                c["frame"] = frame.url
+                if box is None:
+                    c.update(visible=False, in_view=False, on_top=False, prominent=False)
+                    continue
+                c["box"]["x"] += round(box["x"])
+                c["box"]["y"] += round(box["y"])
+                b = c["box"]
+                inside = b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= VIEWPORT["width"] \
+                    and b["y"] + b["height"] <= VIEWPORT["height"]
+                c["in_view"] = c["in_view"] and inside
+                c["prominent"] = c["visible"] and c["in_view"] and c["on_top"]
+        found += items
+    return found
+
+
 async def check_complaint_column(page, homepage: str, shots) -> Outcome:
     words = vocabulary()["complaint_column"]
     loaded, status, error = await goto(page, homepage)
@@ -103,15 +133,15 @@ async def check_complaint_column(page, homepage: str, shots) -> Outcome:
         return Outcome("undetermined", f"网站首页无法打开（{error}），未能检查监督投诉栏目。",
                        {"homepage": homepage, "status": status, "error": error})
     shot = await shots.page(page, f"homepage {homepage}")
-    candidates = await page.evaluate(_CANDIDATES_JS, [words["words"], words.get("exclude", [])])
-    evidence = {"homepage": homepage, "viewport": VIEWPORT, "candidates": candidates[:10],
+    found = await candidates(page, words["words"], words.get("exclude", []))
+    evidence = {"homepage": homepage, "viewport": VIEWPORT, "candidates": found[:10],
                 "sha256": [s for s in [shot] if s]}
-    if not candidates:
+    if not found:
         return Outcome("fail", "首页没有找到监督、投诉栏目或链接。", evidence)
 
-    prominent = [c for c in candidates if c["prominent"]]
+    prominent = [c for c in found if c["prominent"]]
     if not prominent:
-        first = min(candidates, key=lambda c: c["box"]["y"] if c["visible"] else 10**9)
+        first = min(found, key=lambda c: c["box"]["y"] if c["visible"] else 10**9)
         where = (f"位于页面第{first['box']['y']}像素处，需向下滚动才能看到（窗口高{VIEWPORT['height']}像素）"
                  if first["visible"] else "在页面上不可见")
         link = await _reaches_form(page, first["href"], homepage, words["form_links"]) if first["href"] else None
