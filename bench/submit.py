@@ -17,6 +17,7 @@ import random
 import shutil
 import sys
 import tempfile
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,15 @@ sys.path.insert(0, str(ROOT))
 # site by design); both still run in the engine's test suite.
 DEFAULT_AGENCIES = ["jtw", "ghj", "jw", "fgj", "scjgj", "sthjj", "sww", "wjw"]
 SCENARIOS = ["complaint-noise", "consultation-residence-permit", "suggestion-bus-shelter", "complaint-streetlight"]
+
+
+WORLD_SCRIPT = """
+import sys, threading
+from shopper.demo.world import World
+world = World(slow_delay=0.5).start()
+print(world.base_url, flush=True)
+threading.Event().wait()
+"""
 
 
 def _descendants(pid: int) -> list[int]:
@@ -147,14 +157,18 @@ def main() -> None:
 
     home = tempfile.mkdtemp(prefix="shopper-bench-")
     os.environ["SHOPPER_HOME"] = home
-    from shopper.demo.world import World
-
-    world = World(slow_delay=0.5).start()
-    os.environ["SHOPPER_DEMO_URL"] = world.base_url
+    # The world runs in its own process, as the agencies' servers would: its request threads
+    # must not compete with the engine for this process's interpreter lock.
+    world = subprocess.Popen([sys.executable, "-c", WORLD_SCRIPT], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    base_url = world.stdout.readline().strip()
+    if not base_url.startswith("http://127.0.0.1:"):
+        world.kill()
+        sys.exit(f"the demo world did not start ({base_url!r})")
+    os.environ["SHOPPER_DEMO_URL"] = base_url
     agencies = args.agencies.split(",")
     try:
         with PeakMemory() as mem:
-            results, elapsed = asyncio.run(engine_run(args.n, args.concurrency, args.per_agency, agencies, world.base_url))
+            results, elapsed = asyncio.run(engine_run(args.n, args.concurrency, args.per_agency, agencies, base_url))
         ok = sum(r["state"] == "submitted" for r in results)
         rate = ok / elapsed * 60
         print(f"engine  {ok}/{args.n} submitted in {elapsed:.1f} s = {rate:.1f} per minute "
@@ -163,7 +177,7 @@ def main() -> None:
             if r["state"] != "submitted":
                 print(f"        {r.get('agency_id')} {r.get('scenario_id')} {r['state']}: {r.get('error')}")
         with PeakMemory() as naive_mem:
-            naive_results, naive_elapsed = asyncio.run(naive_run(args.naive, agencies, world.base_url))
+            naive_results, naive_elapsed = asyncio.run(naive_run(args.naive, agencies, base_url))
         naive_ok = sum(r["state"] == "submitted" for r in naive_results)
         naive_rate = naive_ok / naive_elapsed * 60
         print(f"naive   {naive_ok}/{args.naive} submitted in {naive_elapsed:.1f} s = {naive_rate:.1f} per minute "
@@ -172,7 +186,8 @@ def main() -> None:
         print(f"aims    >=60/min: {'yes' if rate >= 60 else 'NO'}; >=3x: {'yes' if rate >= 3 * naive_rate else 'NO'}; "
               f"<1 GB: {'yes' if mem.peak_mb < 1024 else 'NO'}")
     finally:
-        world.stop()
+        world.terminate()
+        world.wait(10)
         shutil.rmtree(home, ignore_errors=True)
 
 

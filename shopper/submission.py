@@ -117,6 +117,17 @@ def recover_interrupted(db, store: EvidenceStore | None = None) -> list[str]:
     return recovered
 
 
+def form_steps(site, kind: str):
+    """The steps of the form for `kind`. An online-service application without a form of its
+    own goes through the form its service accepts with (`[[services]] accept = "complaint"`)."""
+    if kind == "application-status" and not (site.forms.get(kind) or site.forms.get("default")):
+        for service in site.services:
+            form = service.get("accept") or service.get("apply")
+            if form in site.forms:
+                return site.forms[form]
+    return site.form_for(kind)
+
+
 class AlreadySubmitted(ShopperError):
     """Someone else moved the test out of `planned`: it must not be touched, let alone sent."""
 
@@ -223,7 +234,7 @@ class Engine:
         address = personas_mod.reply_address(test_id, self.config)
         writer = chosen.for_test(address)
         subject, body = scenario.render(writer, site, self.rng)
-        steps = site.form_for(scenario.kind)
+        steps = form_steps(site, scenario.kind)
         test = {"id": test_id, "reply_address": address, "kind": scenario.kind, "important": scenario.important,
                 "scenario_id": scenario.id, "campaign_id": campaign_id}
         context = {"site": site, "agency": site, "persona": writer, "test": test, "subject": subject, "body": body,

@@ -316,7 +316,7 @@ WORLD_PLAN = [
     ("scjgj", "consultation-residence-permit"),  # reference and query code
     ("fgj", "consultation-social-insurance"),  # reference by e-mail only
     ("wjw", "complaint-noise"),
-    ("cgj", "complaint-noise"),  # slow page
+    ("cgj", "application-status"),  # slow page; the service is applied for through its complaint form
     ("mzxx", "complaint-noise"),  # login with SMS code
 ]
 
