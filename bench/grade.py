@@ -36,12 +36,16 @@ def throughput(replies: list[dict], seconds: float = 3.0) -> float:
     # Warm up once (compiles the vocabularies), then grade the corpus round and round.
     for r in replies[:5]:
         grade_text(r["text"], kind=r["kind"], reference=r["reference"])
-    count, start = 0, time.monotonic()
-    while time.monotonic() - start < seconds:
+    from shopper.promises import _parse_english_date
+
+    # CPU time of this process: the figure for one core, whatever else the machine is running.
+    count, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
+        _parse_english_date.cache_clear()  # every round reads its English dates afresh, as new mail would
         for r in replies:
             grade_text(r["text"], kind=r["kind"], reference=r["reference"])  # language detected too
         count += len(replies)
-    return count / (time.monotonic() - start)
+    return count / (time.process_time() - start)
 
 
 def main(argv: list[str]) -> int:

@@ -67,12 +67,15 @@ QUOTE_LIMIT = 200
 CUE_LISTS = (
     "acknowledges", "thanks", "redirects", "contact", "gives_reasons", "cites_legal_basis",
     "refusal", "hostile", "greeting", "courtesy", "auto", "substantive", "pending", "out_of_scope",
+    "redirects_weak",
 )
 # Only these can be negated: "不予受理" is no receipt, "we will not thank" no thanks. A reason or
 # a refusal stays one whatever stands before it ("not approved because ...").
-NEGATABLE = frozenset({"acknowledges", "thanks", "redirects", "courtesy", "substantive"})
+NEGATABLE = frozenset({"acknowledges", "thanks", "redirects", "redirects_weak", "courtesy", "substantive"})
 # The closing block of a letter: a few short lines after a blank line, none ending a sentence.
 BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
+LEADING_THE = re.compile(r"^(the|The)\s+")
+CLAUSE_BREAK = re.compile(r"[，。；！？,.;!?\n]")
 SENTENCE_END = re.compile(r"[。！？.!?]\s*$")
 
 
@@ -280,7 +283,7 @@ def _named_bodies(reading: Reading, sentence_ids: set[int]) -> list[str]:
             name = m.group(0).strip()
             if lang.body_lead is not None:
                 name = lang.body_lead.sub("", name).strip()
-            name = re.sub(r"^(the|The)\s+", "", name)
+            name = LEADING_THE.sub("", name)
             if len(name) < 2 or lang.generic_body.search(name):
                 continue
             if len(name.split()) == 1 and name[:1].isascii() and len(name) < 4:
@@ -299,7 +302,7 @@ def _redirect_contact(reading: Reading, first_redirect: int) -> re.Match | None:
         if reading.sentence_index(m.start()) < first_redirect:
             continue
         window = reading.text[max(0, m.start() - (40 if lang.code == "en" else 12)) : m.start()]
-        window = re.split(r"[，。；！？,.;!?\n]", window)[-1]
+        window = CLAUSE_BREAK.split(window)[-1]
         if lang.own_contact.search(window):
             continue
         # A bare number on its own line at the end is the letter's footer, not the body's line.
@@ -374,6 +377,9 @@ def grade_with_signals(text: str, *, kind: str | None = None, lang: str | None =
     out_of_scope = reading.first("out_of_scope")
 
     redirect_matches = list(reading.matches("redirects"))
+    if substantive is None:
+        redirect_matches += list(reading.matches("redirects_weak"))
+        redirect_matches.sort(key=lambda m: m.start())
     redirects = bool(redirect_matches)
     target = contact = None
     if redirects:

@@ -84,6 +84,9 @@ class _Patterns:
     next_working_day: re.Pattern | None
     same_day: re.Pattern | None
     month_end: re.Pattern | None
+    weekday: re.Pattern | None
+    weekdays: dict[str, int]
+    next_week_words: str
     half: re.Pattern | None
     not_a_promise: re.Pattern
     prefilter: re.Pattern | None
@@ -112,6 +115,9 @@ def _patterns(code: str) -> _Patterns:
         next_working_day=one("next_working_day"),
         same_day=one("same_day"),
         month_end=one("month_end"),
+        weekday=one("weekday"),
+        weekdays={k.lower(): v for k, v in raw.get("weekdays", {}).items()},
+        next_week_words=raw.get("next_week_words", ""),
         half=one("half"),
         prefilter=one("prefilter"),
         not_a_promise=re.compile("|".join(f"(?:{p})" for p in raw.get("not_a_promise", [])) or r"(?!x)x", flags),
@@ -170,6 +176,7 @@ def _next_year_if_past(day: date, ref: date) -> date:
     return day
 
 
+@lru_cache(maxsize=4096)
 def _parse_english_date(text: str, ref: date) -> date | None:
     import dateparser
 
@@ -209,6 +216,16 @@ def _candidates(sentence: str, pats: _Patterns, ref: date, ref_local: datetime |
         for m in pats.month_end.finditer(sentence):
             last = _calendar.monthrange(ref.year, ref.month)[1]
             found.append((m.start(), m.end(), {"date": ref.replace(day=last).isoformat()}, "the end of the month of the reply", False))
+    if pats.weekday is not None:
+        for m in pats.weekday.finditer(sentence):
+            target = pats.weekdays.get(m.group("day").lower())
+            if target is None:
+                continue
+            ahead = (target - ref.weekday()) % 7
+            if m.group("week") and m.group("week").lower() in pats.next_week_words:
+                # next week's day: the day of the week after this one (Monday-based weeks)
+                ahead = 7 - ref.weekday() + target
+            found.append((m.start(), m.end(), {"date": (ref + timedelta(days=ahead)).isoformat()}, "a weekday read as a date", False))
     for pattern in pats.absolute:
         for m in pattern.finditer(sentence):
             groups = m.groupdict()
