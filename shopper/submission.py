@@ -27,7 +27,7 @@ from shopper.clock import get_clock, to_iso
 from shopper.errors import ShopperError
 from shopper.evidence import EvidenceStore
 from shopper.notify import push
-from shopper.steps import StepFailed, run_steps, template_errors, watch_images
+from shopper.steps import StepFailed, run_steps, submit_point, template_errors, watch_images
 from shopper.timeline import record_event
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,9 @@ class Engine:
         writer = chosen.for_test(address)
         subject, body = scenario.render(writer, site, self.rng)
         steps = form_steps(site, scenario.kind)
+        if submit_point(steps) is None:
+            raise ShopperError(f"{site.path}: the {scenario.kind} form's steps never click anything, so shopper "
+                               "cannot tell when the form is sent; add the click that sends it (or submit = true)")
         test = {"id": test_id, "reply_address": address, "kind": scenario.kind, "important": scenario.important,
                 "scenario_id": scenario.id, "campaign_id": campaign_id}
         context = {"site": site, "agency": site, "persona": writer, "test": test, "subject": subject, "body": body,

@@ -100,7 +100,10 @@ async def test_refusals_happen_before_anything_is_sent(db, shared_browser, form_
     count = len(form_server.submissions)
     tiny = write_site(site_toml(form_server.url, "plain", fields="title_max = 30\nbody_max = 15"), "tiny")
     typo = write_site(site_toml(form_server.url, "plain").replace("{{ persona.phone }}", "{{ persona.mobile }}"), "typo")
+    noclick = write_site(site_toml(form_server.url, "plain", after=""), "noclick")
     async with _engine(db, shared_browser) as engine:
+        with pytest.raises(ShopperError, match="never click anything"):
+            await engine.submit(noclick, scenarios["complaint-noise"])
         with pytest.raises(ShopperError, match="cannot fit.*the site allows 15"):
             await engine.submit(tiny, scenarios["complaint-noise"])
         with pytest.raises(ShopperError, match=r"typo\.toml:\d+: fill value.*mobile"):
