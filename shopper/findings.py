@@ -383,7 +383,7 @@ def grade_test(db, test_id: str, config=None) -> list[dict]:
 
 
 def grade_all(db, config=None, *, progress=None) -> dict:
-    """Grade every submitted test. Returns counts: tests, findings, inserted, updated, unchanged,
+    """Grade every submitted (or answered) test. Returns counts: tests, findings, inserted, updated, unchanged,
     removed, errors (a test that cannot be graded is logged and skipped, never stops the rest).
     `progress(done, total)` is called after each test."""
     if config is None:
@@ -391,7 +391,10 @@ def grade_all(db, config=None, *, progress=None) -> dict:
 
         config = Config.load()
     scenarios = _scenarios(config.scenarios_dir)
-    ids = [r["id"] for r in db.query("SELECT id FROM tests WHERE submitted_at IS NOT NULL ORDER BY submitted_at, id")]
+    # Submitted tests, and tests whose submission was uncertain but that an answer proves arrived.
+    ids = [r["id"] for r in db.query(
+        "SELECT id FROM tests WHERE submitted_at IS NOT NULL"
+        " OR id IN (SELECT test_id FROM messages WHERE test_id IS NOT NULL) ORDER BY submitted_at, id")]
     total = {"tests": len(ids), "findings": 0, "inserted": 0, "updated": 0, "unchanged": 0, "removed": 0, "errors": 0}
     for i, test_id in enumerate(ids, 1):
         try:

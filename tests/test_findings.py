@@ -265,3 +265,14 @@ def test_grade_all_and_the_cli(db, tmp_path, sim_clock):
     assert f"graded 2 tests: {counts['findings']} findings (0 new, 0 changed, {counts['findings']} unchanged" in result.output
     result = CliRunner().invoke(main, ["--db", str(db_path), "grade", "reply.txt", "--all"])
     assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_uncertain_submission_answered_gets_content_findings_only(grading_bed, sim_clock):
+    test_id = grading_bed.make_test("complaint", "2026-12-03T10:00+08:00", scenario_id="complaint-noise")
+    grading_bed.db["tests"].update(test_id, {"state": "uncertain", "submitted_at": None})
+    grading_bed.answer(test_id, "来件已登记。", "2026-12-04T09:00+08:00")
+    sim_clock.set(LATER)
+    counts = grade_all(grading_bed.db)
+    assert counts["tests"] == 1
+    found = grading_bed.findings(test_id)
+    assert set(found) == {"tone.plain_friendly"}  # no receipt time, so no timing verdicts

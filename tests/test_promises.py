@@ -131,3 +131,14 @@ def test_default_reference_is_the_program_clock(sim_clock):
     # The simulated clock stands at 2026-11-30 10:00 Shanghai.
     assert find_promise("我们将于1月5日前答复。") == {"date": "2027-01-05"}
     assert find_promise("我们将于12月5日前答复。") == {"date": "2026-12-05"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("我们将于本周五前答复。", {"date": "2026-12-04"}),
+    ("我们将于下周一前答复。", {"date": "2026-12-07"}),
+    ("我们将于下星期五之前答复。", {"date": "2026-12-11"}),
+    ("We will reply by Friday.", {"date": "2026-12-04"}),
+    ("We will reply by next Monday.", {"date": "2026-12-07"}),
+])
+def test_weekday_deadlines(text, expected):
+    assert find_promise(text, THU) == expected
