@@ -152,3 +152,27 @@ async def test_a_site_that_is_down(shared_browser, tmp_path):
     with pytest.raises(StepFailed, match=r"cannot load http://127.0.0.1:\d+/plain/: .*ERR_CONNECTION_REFUSED") as err:
         await _run(shared_browser, site, timeout_ms=1000)
     assert err.value.index == 0
+
+
+async def test_console_solver_shows_the_captcha_file_and_types_the_answer(shared_browser, form_server, tmp_path):
+    import hashlib
+    import re as _re
+
+    from shopper.solvers import ConsoleSolver
+
+    def person_at_the_console(prompt: str) -> str:
+        # They open the file the prompt names and read it (here: the server knows its answer).
+        path = _re.search(r"captcha in (\S+);", prompt).group(1)
+        return form_server.captchas[hashlib.sha256(open(path, "rb").read()).hexdigest()]
+
+    captcha = '\n[[forms.default.steps]]\naction = "captcha"\nimage = "#cimg"\nselector = "#ccode"\n'
+    site = _site(site_toml(form_server.url, "captcha", after=captcha + SUBMIT_AND_EXTRACT), tmp_path)
+    got = await _run(shared_browser, site, solver=ConsoleSolver(person_at_the_console))
+    assert got["reference_number"] == form_server.submissions[-1]["ref"]
+
+
+async def test_harness_solver_talks_only_to_loopback():
+    from shopper.errors import ShopperError
+
+    with pytest.raises(ShopperError, match="only talks to a local demo world"):
+        HarnessSolver("http://example.org/")
