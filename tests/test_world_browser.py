@@ -63,6 +63,7 @@ async def test_site_files_submit_through_every_form_variant(world, chromium):
             assert sub.district == "徐汇区"
         assert got.get("reference_number") == sub.reference, site_id
         if site_id == "mzxx":  # the status query with 办件编号, 查询码 and a captcha
+            assert got["query_code"] == sub.query_code
             status_context = _context(site, f"t-b{i:07d}", subject, body, test={
                 "reference_number": sub.reference, "query_code": sub.query_code})
             seen = await run_steps(page, site.status, status_context, solver)

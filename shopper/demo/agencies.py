@@ -216,7 +216,7 @@ AGENCIES: dict[str, Agency] = {a.id: a for a in [
         "mzxx", "上海市人民政府办公厅（市长信箱）", "市长信箱", "Shanghai Mayor's Mailbox",
         "021-12345000", "上海市黄浦区人民大道200号", "人民来信处理中心", "上海市人民政府办公厅人民来信处理中心",
         "上海市信访条例", PROFILES["status_only"],
-        form=FormVariant(login=True, title_min=10, title_max=25, body_max=600, captcha=False,
+        form=FormVariant(login=True, title_min=10, title_max=25, body_max=600, captcha=False, shows="ref+code",
                          departments=("市交通委", "市水务局", "市生态环境局", "市市场监管局", "市房管局", "市教委", "市城管执法局")),
         status=StatusVariant(needs_code=True, captcha=True, answered_list=True),
         ref_prefix="SZXX", services=("市长信箱办件查询",),

@@ -27,6 +27,7 @@ KIND_WORDS = {"consultation": "咨询", "complaint": "投诉", "suggestion": "�
 RADIO_VALUES = {"zx": "consultation", "ts": "complaint", "jy": "suggestion"}
 HEADINGS = {"consultation": "在线咨询", "complaint": "监督投诉", "suggestion": "意见建议"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
 
 
 def make_server(world, host: str, port: int) -> ThreadingHTTPServer:
@@ -279,6 +280,8 @@ class DemoHandler(BaseHTTPRequestHandler):
             return None, "请选择所在区"
         if agency.form.departments and letter["department"] not in agency.form.departments:
             return None, "请选择收信部门"
+        if not PHONE.match(letter["phone"]):
+            return None, "联系电话格式不正确"
         if not EMAIL.match(letter["email"]):
             return None, "电子邮箱格式不正确"
         if agency.form.title_min and len(letter["subject"]) < agency.form.title_min:
