@@ -29,7 +29,7 @@ def _solver(name: str | None, harness_url: str | None):
 @click.argument("scenario")
 @click.option("--persona", help="Persona id (default: one not yet used at this agency).")
 @click.option("--test", "test_id", help="Run this planned test instead of starting a new one.")
-@click.option("--dry-run", is_flag=True, help="Fill the form and stop before sending it; nothing is recorded.")
+@click.option("--dry-run", is_flag=True, help="Fill the form and stop before sending it; no test is recorded (a screenshot is kept).")
 @click.option("--solver", type=click.Choice(["console", "harness"]),
               help="Who reads captchas and SMS codes (default: harness when SHOPPER_DEMO_URL is set).")
 @click.option("--harness", "harness_url", help="The demo world's address for the harness solver.")
