@@ -44,3 +44,21 @@ def test_shopper_world_prints_urls_ports_and_credentials_and_stops_on_ctrl_c(tmp
             proc.kill()
             raise
     assert proc.returncode == 0, proc.stderr.read()
+
+
+def test_shopper_world_on_a_taken_port_says_what_to_do():
+    import socket
+
+    from click.testing import CliRunner
+
+    from shopper.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["world", "--no-mail", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    result = CliRunner().invoke(main, ["world", "--no-mail", "--speed", "-1"])
+    assert result.exit_code == 2 and "--speed" in result.output

@@ -75,7 +75,7 @@ class Action:
 
 class World:
     def __init__(self, clock: Clock | None = None, *, port: int = 0, agencies=None, mail=None,
-                 seed: int = 0, slow_delay: float = 3.0, tick_interval: float = 0.05, host: str = "127.0.0.1"):
+                 seed: int = 0, slow_delay: float = 3.0, tick_interval: float = 0.05):
         self._clock = clock
         if agencies is None:
             agencies = AGENCIES
@@ -83,7 +83,7 @@ class World:
             agencies = {a.id: a for a in agencies}
         self.agencies: dict[str, Agency] = dict(agencies)
         self.mail = mail
-        self.host = host
+        self.host = "127.0.0.1"  # loopback only, always
         self.port = port
         self.slow_delay = slow_delay
         self.tick_interval = tick_interval
@@ -194,6 +194,11 @@ class World:
                 if sub.reference == reference:
                     return sub
         raise KeyError(reference)
+
+    def sent_by(self, email: str) -> list[Submission]:
+        """The letters a citizen wrote from this address (a test's reply address)."""
+        with self._lock:
+            return [s for s in self.submissions if s.email.lower() == email.lower()]
 
     def actions_for(self, reference: str) -> list[Action]:
         with self._lock:
