@@ -60,9 +60,8 @@ def links_outcome(result: CrawlResult, slow_after: float) -> Outcome:
     for p in result.problems:
         counts[p.kind] = counts.get(p.kind, 0) + 1
     summary = "、".join(f"{n}个{KIND_ZH[k]}" for k, n in counts.items())
-    first = result.problems[0]
-    where = f"（由 {first.referrers[0]} 链接）" if first.referrers else ""
-    return Outcome("fail", f"检查了{len(result.pages)}个页面，发现{summary}，例如 {first.url}{where}。", evidence)
+    examples = "、".join(p.url + (f"（由 {p.referrers[0]} 链接）" if p.referrers else "") for p in result.problems[:3])
+    return Outcome("fail", f"检查了{len(result.pages)}个页面，发现{summary}，例如 {examples}。", evidence)
 
 
 def require_http(site) -> None:
