@@ -421,8 +421,12 @@ def grade_with_signals(text: str, *, kind: str | None = None, lang: str | None =
     is_suggestion = kind == "suggestion" or (kind is None and lang_obj.suggestion_word.search(own))
     if auto is not None and not (substantive or redirects or reasons or refusal):
         message_type = "auto"
-    elif refusal is not None or (tone == "hostile" and not redirects):
+    elif refusal is not None:
         message_type = "rejection"
+    elif tone == "hostile" and not redirects:
+        # A rude acknowledgement that still promises a limit is an acknowledgement; a rude brush-off
+        # that only says it was received is a refusal in substance.
+        message_type = "acknowledgement" if (promise is not None or pending is not None) and substantive is None else "rejection"
     elif redirects:
         # A suggestion thanked and passed on for study is answered; a complaint sent elsewhere is
         # a redirect.
