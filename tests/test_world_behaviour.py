@@ -17,7 +17,7 @@ import pytest
 from shopper import deadlines
 from shopper.clock import SimulatedClock
 from shopper.demo.agencies import AGENCIES, make_agency
-from shopper.demo.profiles import PROFILES, After, Profile
+from shopper.demo.profiles import PROFILES, After
 from shopper.demo.world import World
 
 MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc)  # Monday 10:00 in Shanghai

@@ -3,6 +3,7 @@ GBK, login with an SMS code, captchas, status queries."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,12 @@ async def test_site_files_submit_through_every_form_variant(world, chromium):
             status_context = _context(site, f"t-b{i:07d}", subject, body, test={
                 "reference_number": sub.reference, "query_code": sub.query_code})
             seen = await run_steps(page, site.status, status_context, solver)
-            assert seen["status"] == world.status_view(sub)["status"], site_id
+            assert seen["status"] == world.status_view(sub)["status"] == "待审查"
+            assert seen["reply"] in site.raw["status"]["no_reply"]
+            world.advance(timedelta(days=8))
+            seen = await run_steps(page, site.status, status_context, solver)
+            assert seen["status"] in site.raw["status"]["replied"] and sub.reference in seen["reply"]
+            assert seen["status_time"] == world.status_view(sub)["status_time"]
         await page.context.close()
     answered = await run_steps(await (await chromium.new_context()).new_page(), sites["mzxx"].answered_list,
                                _context(sites["mzxx"], "t-b9999999", "", ""), solver)

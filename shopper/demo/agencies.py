@@ -321,9 +321,8 @@ def status_steps(agency: Agency) -> list[tuple[str, dict]]:
         ("expect", {"selector": "#result"}),
         ("extract", {"selector": "#status", "into": "status"}),
         ("extract", {"selector": "#status-time", "into": "status_time"}),
+        ("extract", {"selector": "#reply", "into": "reply"}),  # "暂无答复" until answered
     ]
-    # No `extract reply` here: #reply stays empty until the letter is answered, and an extract
-    # step fails on an empty element, which would fail every poll of an unanswered letter.
     return steps
 
 
@@ -372,6 +371,9 @@ def site_file(agency: Agency) -> str:
                 f'result = {{ url = "{result}", text = "办理结果" }}', ""]
     if agency.home.broken_links:
         out += ["[[services]]", 'name = "房屋交易资金监管申请"', 'accept = "wsbs/old/apply.jsp"', 'query = "status"', ""]
+    words = agency.status_words
+    out += ["[status]", "# what the status page says: accepted, answered, and in the reply field while unanswered",
+            f"acknowledged = [{_toml_str(words[1])}]", f"replied = [{_toml_str(words[2])}]", 'no_reply = ["暂无答复"]', ""]
     blocks = []
     for where, steps in [("login.steps", login_steps(agency))] + [
         (f"forms.{kind}.steps", form_steps(agency, kind)) for kind in ("consultation", "complaint", "suggestion")

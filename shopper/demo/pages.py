@@ -243,8 +243,8 @@ function checkForm(form) {
 {% endfor %}
 </table>
 <h3>答复内容</h3>
-{% if view.reply %}<p>答复时间：<span id="reply-time">{{ view.reply_time }}</span></p>{% else %}<p class="tip">尚未答复。</p>{% endif %}
-<div id="reply" style="white-space: pre-wrap">{{ view.reply or '' }}</div>
+{% if view.reply %}<p>答复时间：<span id="reply-time">{{ view.reply_time }}</span></p>{% endif %}
+<div id="reply" style="white-space: pre-wrap">{{ view.reply or '暂无答复' }}</div>
 {% endif %}
 {% endblock %}
 """,

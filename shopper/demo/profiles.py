@@ -13,7 +13,7 @@ a suggestion ← the form's kind 建议 or "建议" in the subject.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from shopper.calendar import BusinessCalendar

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import secrets
 import time
 from http import cookies
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -311,8 +312,6 @@ class DemoHandler(BaseHTTPRequestHandler):
                 return self._form_page(agency, page, frame=True, error=error, values=form,
                                        kind=form.get("form_kind") if form.get("form_kind") in KIND_WORDS else None)
             if agency.form.two_step:
-                import secrets
-
                 draft_id = secrets.token_hex(8)
                 self.world.drafts[draft_id] = {**letter, "fields": form}
                 return self._page(agency, "confirm.html", layout=layout, title="确认提交", draft=letter,
