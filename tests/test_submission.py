@@ -44,7 +44,7 @@ def scenarios():
 
 def _engine(db, browser, server=None, **kw):
     solver = HarnessSolver(server.url) if server else None
-    return Engine(db, Config(), browser=browser, solver=solver, timeout_ms=kw.pop("timeout_ms", 1500),
+    return Engine(db, Config(), browser=browser, solver=solver, timeout_ms=kw.pop("timeout_ms", 4000),
                   rng=random.Random(kw.pop("seed", 1)), **kw)
 
 
