@@ -249,3 +249,20 @@ def test_mail_server_away_means_later_not_lost(mail_system):
         world.advance(timedelta(minutes=5))
         ack = first(world, sub.reference, "ack")
         assert ack.detail["sent"] and ack.at == MONDAY_10 + timedelta(hours=1, minutes=5)
+
+
+def test_the_world_drives_itself_on_the_programs_clock():
+    import time
+
+    from shopper.clock import use_clock
+
+    clock = SimulatedClock(MONDAY_10)
+    with use_clock(clock), World(agencies=[AGENCIES["mzxx"]], tick_interval=0.02) as world:
+        assert world.now() == MONDAY_10  # no clock of its own: it follows the program's
+        sub = world.receive("mzxx", kind="complaint", subject="公交站台雨棚破损请尽快修复", body="雨棚破损。",
+                            name="李娜", phone="13900000000", email="t-self@reply.shopper.test")
+        clock.advance(timedelta(hours=2))  # nobody calls tick(): the world's own thread does
+        deadline = time.monotonic() + 5
+        while world.submission(sub.reference).stage < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert world.status_view(sub)["status"] == "待处理"
