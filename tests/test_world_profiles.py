@@ -38,6 +38,8 @@ def test_working_day_delays_land_on_working_days_at_their_hour():
     assert After(2, "workday", "10:30").from_(at("2026-09-29 15:00"), CAL) == at("2026-10-08 10:30")
     assert After(1, "workday", "09:20").from_(at("2026-12-04 10:00"), CAL) == at("2026-12-07 09:20")
     assert After(30, "minute").from_(at("2026-12-05 22:00"), CAL) == at("2026-12-05 22:30")
+    assert After(30, "past_same_day").from_(at("2026-11-30 10:00"), CAL) == at("2026-11-30 17:30")
+    assert After(30, "past_same_day").from_(at("2026-11-30 18:00"), CAL) == at("2026-12-01 17:30")
     with pytest.raises(ValueError, match="unknown delay unit"):
         After(1, "fortnight").from_(at("2026-12-04 10:00"), CAL)
 

@@ -28,7 +28,8 @@ class After:
     """A delay on a business calendar.
 
     unit: "minute" / "hour" (clock time), "office_hour" (counted only inside office hours),
-    "workday" (on the n-th working day after the day of receipt, at local time `at`).
+    "workday" (on the n-th working day after the day of receipt, at local time `at`),
+    "past_same_day" (n minutes after the close of business that a same-day answer had to beat).
     """
 
     n: float
@@ -42,13 +43,17 @@ class After:
             return start + timedelta(hours=self.n)
         if self.unit == "office_hour":
             return add_office_time(start, timedelta(hours=self.n), cal)
+        if self.unit == "past_same_day":
+            from shopper.deadlines import same_day
+
+            return same_day(start, cal).at + timedelta(minutes=self.n)
         if self.unit == "workday":
             day = cal.local(start).date()
             for _ in range(int(self.n)):
                 day = cal.next_working_day(day)
             moment = cal.at(day, time.fromisoformat(self.at))
             return max(moment, start + timedelta(minutes=5))
-        raise ValueError(f"unknown delay unit {self.unit!r}; use minute, hour, office_hour or workday")
+        raise ValueError(f"unknown delay unit {self.unit!r}; use minute, hour, office_hour, workday or past_same_day")
 
 
 def add_office_time(start: datetime, amount: timedelta, cal: BusinessCalendar) -> datetime:
@@ -102,7 +107,7 @@ PROFILES: dict[str, Profile] = _profiles(
             important_ack_after=After(2, "workday", "10:30")),
     Profile("ack_no_deadline", "确认但不说明办理时限", ack_states_deadline=False),
     Profile("misses_same_day", "重要投诉未当日回应", ack_after=After(2, "office_hour"),
-            important_ack_after=After(1, "workday", "09:20")),
+            important_ack_after=After(30, "past_same_day")),
     Profile("late_reply", "超过自己承诺的时限才答复", complaint_limit=(3, "workday"), consult_limit=(2, "workday"),
             reply_after=After(5, "workday", "16:00"), consult_reply_after=After(4, "workday", "16:00")),
     Profile("vague_redirect", "转办但不说明转给谁、如何联系", redirect_names_body=False, out_of_scope_well=False),
