@@ -255,7 +255,10 @@ def load_site(site_id: str, sites_dir: Path) -> Site:
     if path.exists():
         return load_site_file(path)
     for candidate in sorted(sites_dir.glob("*.toml")):
-        site = load_site_file(candidate)
+        try:
+            site = load_site_file(candidate)
+        except ShopperError:
+            continue  # another site's broken file is `shopper scenarios validate`'s business
         if site.id == site_id:
             return site
     known = ", ".join(sorted(p.stem for p in sites_dir.glob("*.toml"))) or "none"
