@@ -16,7 +16,7 @@ from datetime import datetime
 from shopper.clock import from_iso, get_clock, to_iso
 from shopper.decoding import decode_message
 from shopper.errors import ShopperError
-from shopper.matching import match_message
+from shopper.matching import Match, match_message
 from shopper.timeline import record_event
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,12 @@ class Ingestor:
         self.evidence = evidence or None
 
     def ingest(self, raw: bytes, *, received_at: datetime, mailbox: str | None = None,
-               uid_validity: int | None = None, uid: int | None = None, source: str = "email") -> dict | None:
-        """Store and process one message. Returns the messages row, or None if it was stored before."""
+               uid_validity: int | None = None, uid: int | None = None, source: str = "email",
+               test_id: str | None = None, window_start: datetime | None = None) -> dict | None:
+        """Store and process one message. Returns the messages row, or None if it was stored before.
+
+        `test_id` ties it to a known test without matching (reply text read off a status page);
+        `window_start` is the last look that did not show it (default: `received_at`)."""
         db = self.db
         digest = hashlib.sha256(raw).hexdigest()
         existing = None
@@ -81,7 +85,7 @@ class Ingestor:
             return None
 
         decoded = decode_message(raw)
-        match = match_message(db, decoded)
+        match = Match(test_id, source) if test_id else match_message(db, decoded)
         if self.evidence is not None:
             self.evidence.put(raw, "eml", test_id=match.test_id,
                               note=f"{mailbox} {uid_validity}/{uid}" if uid is not None else source)
@@ -90,7 +94,7 @@ class Ingestor:
             "test_id": match.test_id,
             "matched_by": match.method,
             "received_at": to_iso(received_at),
-            "window_start": to_iso(received_at),
+            "window_start": to_iso(window_start or received_at),
             "raw": None if self.evidence is not None else raw,
             "raw_sha256": digest,
             "source": source,
