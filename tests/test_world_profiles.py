@@ -40,6 +40,7 @@ def test_working_day_delays_land_on_working_days_at_their_hour():
     assert After(30, "minute").from_(at("2026-12-05 22:00"), CAL) == at("2026-12-05 22:30")
     assert After(30, "past_same_day").from_(at("2026-11-30 10:00"), CAL) == at("2026-11-30 17:30")
     assert After(30, "past_same_day").from_(at("2026-11-30 18:00"), CAL) == at("2026-12-01 17:30")
+    assert After(1, "office_hour", within=20).from_(at("2026-12-04 16:30"), CAL) == at("2026-12-05 12:30")
     with pytest.raises(ValueError, match="unknown delay unit"):
         After(1, "fortnight").from_(at("2026-12-04 10:00"), CAL)
 
@@ -53,6 +54,17 @@ def test_letters_are_read_by_their_words():
     assert read_letter("suggestion", "公交线路", "").suggestion
     plain = read_letter("complaint", "噪声扰民", "夜间施工")
     assert not (plain.important or plain.subordinate or plain.out_of_scope or plain.suggestion)
+
+
+@pytest.mark.parametrize("received", ["2026-12-04 16:30", "2026-12-05 23:00", "2026-09-30 18:00", "2026-11-30 03:00"])
+def test_only_the_late_profile_acknowledges_after_24_hours(received):
+    letter = read_letter("complaint", "噪声扰民", "夜间施工")
+    for profile in PROFILES.values():
+        acks = [p for p in plan(profile, letter, at(received), CAL)]
+        if not acks:
+            continue
+        late = acks[0].due - at(received) > timedelta(hours=24)
+        assert late == (profile.name == "late_ack"), profile.name
 
 
 def test_plans_follow_the_profile():
@@ -82,3 +94,15 @@ def test_captchas_are_pngs_whose_answers_are_known_once():
     assert store.answer_for_sha(captcha.sha256) is None
     other = store.issue()
     assert other.png != captcha.png and not store.check(other.token, "????")
+
+
+@pytest.mark.parametrize("received", ["2026-11-30 10:00", "2026-11-30 16:55", "2026-12-05 23:00", "2026-11-30 03:00"])
+def test_only_the_profiles_meant_to_miss_an_important_complaints_same_day_do(received):
+    from shopper.deadlines import same_day
+
+    letter = read_letter("complaint", "燃气管道存在安全隐患", "情况紧急")
+    deadline = same_day(at(received), CAL).at
+    for profile in PROFILES.values():
+        first_answer = min((p.due for p in plan(profile, letter, at(received), CAL)), default=None)
+        missed = first_answer is None or first_answer > deadline
+        assert missed == (profile.name in ("misses_same_day", "late_ack", "silent")), profile.name

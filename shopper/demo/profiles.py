@@ -35,8 +35,15 @@ class After:
     n: float
     unit: str
     at: str = "10:00"
+    within: float | None = None  # but never later than this many hours (a duty officer answers)
 
     def from_(self, start: datetime, cal: BusinessCalendar) -> datetime:
+        moment = self._from(start, cal)
+        if self.within is not None:
+            moment = min(moment, start + timedelta(hours=self.within))
+        return max(moment, start)
+
+    def _from(self, start: datetime, cal: BusinessCalendar) -> datetime:
         if self.unit == "minute":
             return start + timedelta(minutes=self.n)
         if self.unit == "hour":
@@ -80,9 +87,10 @@ class Profile:
     name: str
     title: str  # what it is, in Chinese, for the world's index page
     acknowledges: bool = True
-    ack_after: After = After(1, "office_hour")
+    ack_after: After = After(1, "office_hour", within=20)
     ack_states_deadline: bool = True
-    important_ack_after: After = After(20, "minute")
+    # An important complaint: within 20 minutes, and always before the same-day close.
+    important_ack_after: After = After(-5, "past_same_day", within=1 / 3)
     replies: bool = True
     reply_after: After = After(3, "workday", "15:30")
     consult_reply_after: After = After(1, "workday", "11:00")
@@ -106,7 +114,7 @@ PROFILES: dict[str, Profile] = _profiles(
     Profile("late_ack", "确认迟到（超过24小时）", ack_after=After(2, "workday", "10:30"),
             important_ack_after=After(2, "workday", "10:30")),
     Profile("ack_no_deadline", "确认但不说明办理时限", ack_states_deadline=False),
-    Profile("misses_same_day", "重要投诉未当日回应", ack_after=After(2, "office_hour"),
+    Profile("misses_same_day", "重要投诉未当日回应", ack_after=After(2, "office_hour", within=20),
             important_ack_after=After(30, "past_same_day")),
     Profile("late_reply", "超过自己承诺的时限才答复", complaint_limit=(3, "workday"), consult_limit=(2, "workday"),
             reply_after=After(5, "workday", "16:00"), consult_reply_after=After(4, "workday", "16:00")),
