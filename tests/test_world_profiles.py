@@ -106,3 +106,19 @@ def test_only_the_profiles_meant_to_miss_an_important_complaints_same_day_do(rec
         first_answer = min((p.due for p in plan(profile, letter, at(received), CAL)), default=None)
         missed = first_answer is None or first_answer > deadline
         assert missed == (profile.name in ("misses_same_day", "late_ack", "silent")), profile.name
+
+
+@pytest.mark.parametrize("kind", ["complaint", "consultation"])
+@pytest.mark.parametrize("received", ["2026-11-30 10:00", "2026-12-04 16:55", "2026-09-30 18:00"])
+def test_only_the_late_profile_answers_after_its_own_limit(kind, received):
+    from shopper.deadlines import promised
+
+    letter = read_letter(kind, "噪声扰民", "夜间施工")
+    for profile in PROFILES.values():
+        replies = [p for p in plan(profile, letter, at(received), CAL) if p.what == "reply"]
+        if not replies:
+            assert profile.name == "silent"
+            continue
+        n, unit = profile.consult_limit if kind == "consultation" else profile.complaint_limit
+        late = replies[0].due > promised(at(received), n, unit, CAL).at
+        assert late == (profile.name == "late_reply"), profile.name
