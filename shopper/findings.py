@@ -75,7 +75,28 @@ def _site(site_file: str | None):
     try:
         return load_site_file(Path(site_file))
     except ShopperError as err:
-        log.warning("site file %s unreadable, grading without its limits: %s", site_file, err)
+        # Grading needs the calendar and the published limits, not the homepage: a demo site file
+        # whose homepage names SHOPPER_DEMO_URL still grades outside the demo.
+        site = _site_for_grading(Path(site_file))
+        if site is None:
+            log.warning("site file %s unreadable, grading without its limits: %s", site_file, err)
+        return site
+
+
+def _site_for_grading(path: Path):
+    import tomllib
+
+    from shopper.sites import Limit, Site
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        limits = {kind: Limit(int(v["n"]), v["unit"]) for kind, v in (data.get("limits") or {}).items()}
+        site = Site(id=str(data["id"]), name=str(data.get("name", data["id"])), homepage="", path=path,
+                    timezone=data.get("timezone", "Asia/Shanghai"), calendar=data.get("calendar", "CN"),
+                    office_hours=data.get("office_hours", "09:00-17:00"), limits=limits)
+        site.business_calendar()  # the zone, country and hours must make sense
+        return site
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, ShopperError):
         return None
 
 
@@ -198,7 +219,8 @@ def content_findings(test: dict, msgs: list[_Msg], rules: set[str], *, cal, now,
                 out.append(_finding("complaint.redirect_destination", "fail", f"转办答复未告知{lack}。",
                                     target or sent[0], "redirects", cal))
 
-    if "suggestion.thanks" in rules and human:
+    # A suggestion is judged on the answer, not on the acknowledgement before it.
+    if "suggestion.thanks" in rules and any(m.type not in ACK_TYPES for m in human):
         thanked = next((m for m in human if m.grade["thanks"]), None)
         where = next((m for m in human if m.grade["redirect_target"] or m.type == "substantive"), None)
         if thanked and where:
@@ -228,7 +250,8 @@ def content_findings(test: dict, msgs: list[_Msg], rules: set[str], *, cal, now,
             out.append(_finding(rule_id, "pass", "职责范围外的答复说明了原因并指明了去处。", m, "gives_reasons", cal))
 
     if "consult.delay_reason" in rules:
-        delay = next((m for m in human if m.type == "acknowledgement"), None)
+        # Only a notice that the consultation cannot be answered yet; a plain receipt is none.
+        delay = next((m for m in human if m.type == "acknowledgement" and m.signals.get("delay")), None)
         if delay is not None:
             if delay.grade["gives_reasons"]:
                 out.append(_finding("consult.delay_reason", "pass", "暂未答复时告知了原因。", delay, "gives_reasons", cal))

@@ -67,7 +67,7 @@ QUOTE_LIMIT = 200
 CUE_LISTS = (
     "acknowledges", "thanks", "redirects", "contact", "gives_reasons", "cites_legal_basis",
     "refusal", "hostile", "greeting", "courtesy", "auto", "substantive", "pending", "out_of_scope",
-    "redirects_weak",
+    "redirects_weak", "delay",
 )
 # Only these can be negated: "不予受理" is no receipt, "we will not thank" no thanks. A reason or
 # a refusal stays one whatever stands before it ("not approved because ...").
@@ -348,7 +348,8 @@ def grade_text(text: str, *, kind: str | None = None, lang: str | None = None,
 def grade_with_signals(text: str, *, kind: str | None = None, lang: str | None = None,
                        reference: datetime | None = None, calendar=None) -> tuple[dict, dict]:
     """`grade_text`, plus what the findings need beyond the contract: {"lang", "out_of_scope"
-    (the reply says the matter is outside the body's remit), "out_of_scope_quote"}."""
+    (the reply says the matter is outside the body's remit), "out_of_scope_quote", "delay" (it
+    says the matter cannot be answered yet)}."""
     from shopper.promises import read_promise
 
     if text is None:
@@ -359,7 +360,7 @@ def grade_with_signals(text: str, *, kind: str | None = None, lang: str | None =
     lang_obj = language(lang) if lang else language(detect_language(text))
     own, _quoted = split_quoted(text, lang_obj)
     result = empty_grade()
-    signals = {"lang": lang_obj.code, "out_of_scope": False, "out_of_scope_quote": ""}
+    signals = {"lang": lang_obj.code, "out_of_scope": False, "out_of_scope_quote": "", "delay": False}
     if not own.strip():
         return result, signals
     reading = Reading.of(own, lang_obj)
@@ -455,5 +456,6 @@ def grade_with_signals(text: str, *, kind: str | None = None, lang: str | None =
         evidence=evidence,
     )
     signals["out_of_scope"] = out_of_scope is not None
+    signals["delay"] = reading.first("delay") is not None
     signals["out_of_scope_quote"] = reading.quote(out_of_scope)
     return result, signals

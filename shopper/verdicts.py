@@ -126,15 +126,19 @@ def _timing_finding(rule_id: str, what: str, deadline, basis: str, answers, now,
     times = {"received": local_iso(received, cal), "deadline": local_iso(deadline, cal)}
     if answer is not None:
         times.update(window_start=local_iso(answer.window_start, cal), window_end=local_iso(answer.window_end, cal))
-    seen = (local_text(answer.window_end, cal) if answer and answer.window_start == answer.window_end
-            else f"{local_text(answer.window_start, cal)} 至 {local_text(answer.window_end, cal)} 之间" if answer else "")
+    if answer is None:
+        arrived = ""
+    elif answer.window_start == answer.window_end:
+        arrived = f"于 {local_text(answer.window_end, cal)} 到达"
+    else:
+        arrived = f"在 {local_text(answer.window_start, cal)} 至 {local_text(answer.window_end, cal)} 之间到达"
     head = f"{local_text(received, cal)} 收到，{basis}期限为 {local_text(deadline, cal)}"
     if verdict == "pass":
-        detail = f"{head}；{what}于 {seen} 到达，按时。"
+        detail = f"{head}；{what}{arrived}，按时。"
     elif verdict == "undetermined":
-        detail = f"{head}；{what}在 {seen} 到达，观察窗口跨越期限，无法判定是否按时。"
+        detail = f"{head}；{what}{arrived}，观察窗口跨越期限，无法判定是否按时。"
     elif answer is not None:
-        detail = f"{head}；{what}于 {seen} 才到达，已逾期。"
+        detail = f"{head}；{what}{arrived}，已逾期。"
     else:
         detail = f"{head}；期限已过，仍未收到{what}。"
     observed = answer.window_end if answer is not None else None

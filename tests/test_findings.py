@@ -129,6 +129,12 @@ def test_redirect_destination(grading_bed, sim_clock, reply, expected, words):
     assert row["verdict"] == expected and words in row["detail"]
 
 
+def test_suggestion_is_judged_on_the_answer_not_the_acknowledgement(grading_bed, sim_clock):
+    test_id = grading_bed.make_test("suggestion", "2026-12-03T10:00+08:00", scenario_id="suggestion-bus-shelter")
+    grading_bed.answer(test_id, "您好！您的建议已收悉，我们将在15个工作日内答复。", "2026-12-03T12:00+08:00")
+    assert "suggestion.thanks" not in graded(grading_bed, test_id, sim_clock, datetime(2026, 12, 5, tzinfo=SH))
+
+
 def test_redirect_destination_needs_a_redirect(grading_bed, sim_clock):
     test_id = grading_bed.make_test("complaint", "2026-12-03T10:00+08:00", scenario_id="complaint-streetlight")
     grading_bed.answer(test_id, "您好！经核查，路灯已修复。", "2026-12-04T09:00+08:00")
@@ -139,7 +145,7 @@ def test_redirect_destination_needs_a_redirect(grading_bed, sim_clock):
     ("您好！非常感谢您的宝贵建议，您的建议已转交区交通委员会研究。", "pass"),
     ("您好！谢谢您的建议。经研究，我们将在明年增设两个候车亭。", "pass"),
     ("您的建议已收到，已转交区交通委员会研究。", "fail"),
-    ("感谢您的建议。", "fail"),
+    ("您好！经研究，我们将在明年增设两个候车亭。", "fail"),
 ])
 def test_suggestion_thanks(grading_bed, sim_clock, reply, expected):
     test_id = grading_bed.make_test("suggestion", "2026-12-03T10:00+08:00", scenario_id="suggestion-bus-shelter")
@@ -170,12 +176,19 @@ def test_consult_out_of_scope(grading_bed, sim_clock, reply, expected):
 
 @pytest.mark.parametrize("reply, expected", [
     ("您好！因您咨询的政策正在修订中，暂时无法答复，待政策发布后我们将第一时间告知您。", "pass"),
-    ("您好，来信已收悉，我们会尽快答复。", "fail"),
+    ("您好，您咨询的问题暂时无法答复，我们会尽快给您回复。", "fail"),
 ])
 def test_consult_delay_reason(grading_bed, sim_clock, reply, expected):
     test_id = grading_bed.make_test("consultation", "2026-12-03T10:00+08:00", scenario_id="consultation-residence-permit")
     grading_bed.answer(test_id, reply, "2026-12-04T09:00+08:00")
     assert graded(grading_bed, test_id, sim_clock)["consult.delay_reason"]["verdict"] == expected
+
+
+def test_a_plain_receipt_is_no_delay_notice(grading_bed, sim_clock):
+    test_id = grading_bed.make_test("consultation", "2026-12-03T10:00+08:00", scenario_id="consultation-residence-permit")
+    grading_bed.answer(test_id, "您好，来信已收悉，我们会尽快答复。", "2026-12-03T12:00+08:00")
+    grading_bed.answer(test_id, "您好！答复如下：可以申请。", "2026-12-04T09:00+08:00")
+    assert "consult.delay_reason" not in graded(grading_bed, test_id, sim_clock)
 
 
 def test_consult_answered_outright_has_no_delay_finding(grading_bed, sim_clock):
@@ -276,3 +289,15 @@ def test_uncertain_submission_answered_gets_content_findings_only(grading_bed, s
     assert counts["tests"] == 1
     found = grading_bed.findings(test_id)
     assert set(found) == {"tone.plain_friendly"}  # no receipt time, so no timing verdicts
+
+
+def test_demo_site_file_grades_without_its_homepage_variable(grading_bed, sim_clock, monkeypatch):
+    monkeypatch.delenv("SHOPPER_DEMO_URL", raising=False)
+    text = grading_bed.site_path.read_text(encoding="utf-8").replace(
+        'homepage = "http://127.0.0.1:9/gtest/"', 'homepage = "{{ env.SHOPPER_DEMO_URL }}/gtest/"')
+    path = grading_bed.site_path.with_name("gtest-demo.toml")
+    path.write_text(text, encoding="utf-8")
+    grading_bed.db["agencies"].update("gtest", {"site_file": str(path)})
+    test_id = grading_bed.make_test("consultation", "2026-12-03T10:00+08:00", scenario_id="consultation-residence-permit")
+    row = graded(grading_bed, test_id, sim_clock)["consult.reply_in_time"]
+    assert row["verdict"] == "fail" and "网站公布的5个工作日" in row["detail"]
