@@ -105,27 +105,36 @@ class Ingestor:
         })
         if decoded.decode_error:
             log.warning("message %s/%s kept raw, not fully decoded: %s", uid_validity, uid, decoded.decode_error)
-        table = db["messages"]
-        with db.conn:
-            table.insert(row)
-        message_id = table.last_pk
-        self._record(message_id)
+        columns = list(row)
+        with db.conn:  # plain SQL: this runs for every message, sqlite-utils' introspection does not need to
+            cursor = db.conn.execute(
+                f"INSERT INTO messages ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [row[c] for c in columns])
+        message_id = cursor.lastrowid
         row["id"] = message_id
+        self._record(message_id, row)
         return row
 
-    def _record(self, message_id: int) -> int | None:
+    _FIELDS = ("id", "test_id", "received_at", "window_start", "subject", "from_addr", "matched_by", "own_text",
+               "text", "graded_json", "source")
+
+    def _record(self, message_id: int, msg: dict | None = None) -> int | None:
         """Grade the message and record the acknowledged/replied event of its test (once)."""
         db = self.db
-        msg = db["messages"].get(message_id)
+        if msg is None:
+            values = db.execute(f"SELECT {', '.join(self._FIELDS)} FROM messages WHERE id = ?", [message_id]).fetchone()
+            msg = dict(zip(self._FIELDS, values))
         if not msg["test_id"]:
             return None
-        test = db["tests"].get(msg["test_id"])
+        kind_row = db.execute("SELECT kind FROM tests WHERE id = ?", [msg["test_id"]]).fetchone()
         at = from_iso(msg["received_at"])
         graded = json.loads(msg["graded_json"]) if msg.get("graded_json") else None
         if graded is None:
-            graded = _grade(msg["own_text"] or msg["text"], test.get("kind"), at)
+            graded = _grade(msg["own_text"] or msg["text"], kind_row[0] if kind_row else None, at)
             if graded is not None:
-                db["messages"].update(message_id, {"graded_json": json.dumps(graded, ensure_ascii=False)})
+                with db.conn:
+                    db.conn.execute("UPDATE messages SET graded_json = ? WHERE id = ?",
+                                    [json.dumps(graded, ensure_ascii=False), message_id])
         message_type = (graded or {}).get("message_type")
         kind = "acknowledged" if message_type in ACK_TYPES else "replied"
         window = (msg.get("window_start") or msg["received_at"], msg["received_at"])
@@ -146,7 +155,8 @@ class Ingestor:
 
 def assign(db, message_id: int, test_id: str, config=None) -> int | None:
     """A supervisor ties an unmatched message to its test by hand; records its event."""
-    msg = db["messages"].get(message_id) if _exists(db, "messages", message_id) else None
+    row = db.execute("SELECT test_id FROM messages WHERE id = ?", [message_id]).fetchone()
+    msg = {"test_id": row[0]} if row else None
     if msg is None:
         raise ShopperError(f"no message {message_id}; `shopper unmatched` lists the unmatched ones")
     if not _exists(db, "tests", test_id):
@@ -156,7 +166,8 @@ def assign(db, message_id: int, test_id: str, config=None) -> int | None:
             f"message {message_id} already belongs to test {msg['test_id']}; a message answers one test only")
     if msg["test_id"] == test_id:
         return None
-    db["messages"].update(message_id, {"test_id": test_id, "matched_by": "hand"})
+    with db.conn:
+        db.conn.execute("UPDATE messages SET test_id = ?, matched_by = 'hand' WHERE id = ?", [test_id, message_id])
     return Ingestor(db, config, evidence=False)._record(message_id)
 
 

@@ -327,7 +327,7 @@ class MailboxWatcher:
                 return total
             idle = self.s.use_idle and "IDLE" in client.capabilities
             loop = asyncio.get_running_loop()
-            idle_started = loop.time()
+            idle_started = last_tick = loop.time()
             while not stop.is_set():
                 wait = min(self.s.tick, self.s.idle_renew)
                 if idle:
@@ -343,7 +343,9 @@ class MailboxWatcher:
                         pass
                     await client.command(b"NOOP")
                 total += await self.catch_up(client, uid_validity)
-                self.tick()
+                if loop.time() - last_tick >= self.s.tick:  # not after every message of a burst
+                    self.tick()
+                    last_tick = loop.time()
             return total
         finally:
             await client.logout()
