@@ -96,6 +96,13 @@ class PeakMemory:
         return self.peak_kb / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU used by this process and its reaped children (the Playwright driver and its Chromium
+    count once the run has closed them): a cost that other work on the machine does not inflate."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _jobs(n, sites, scenarios, agencies):
     from shopper.submission import Job
 
@@ -150,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=60, help="tests for the engine")
     parser.add_argument("--naive", type=int, default=12, help="tests for the naive way (it is slow)")
-    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--per-agency", type=int, default=1)
     parser.add_argument("--agencies", default=",".join(DEFAULT_AGENCIES))
     args = parser.parse_args()
@@ -167,22 +174,31 @@ def main() -> None:
     os.environ["SHOPPER_DEMO_URL"] = base_url
     agencies = args.agencies.split(",")
     try:
+        cpu = _cpu_seconds()
         with PeakMemory() as mem:
             results, elapsed = asyncio.run(engine_run(args.n, args.concurrency, args.per_agency, agencies, base_url))
         ok = sum(r["state"] == "submitted" for r in results)
+        cpu = (_cpu_seconds() - cpu) / max(ok, 1)
         rate = ok / elapsed * 60
         print(f"engine  {ok}/{args.n} submitted in {elapsed:.1f} s = {rate:.1f} per minute "
               f"(concurrency {args.concurrency}, per agency {args.per_agency}); peak memory {mem.peak_mb:.0f} MB")
         for r in results:
             if r["state"] != "submitted":
                 print(f"        {r.get('agency_id')} {r.get('scenario_id')} {r['state']}: {r.get('error')}")
+        naive_cpu = _cpu_seconds()
         with PeakMemory() as naive_mem:
             naive_results, naive_elapsed = asyncio.run(naive_run(args.naive, agencies, base_url))
         naive_ok = sum(r["state"] == "submitted" for r in naive_results)
+        naive_cpu = (_cpu_seconds() - naive_cpu) / max(naive_ok, 1)
         naive_rate = naive_ok / naive_elapsed * 60
         print(f"naive   {naive_ok}/{args.naive} submitted in {naive_elapsed:.1f} s = {naive_rate:.1f} per minute "
               f"(fresh browser per test); peak memory {naive_mem.peak_mb:.0f} MB")
-        print(f"ratio   {rate / naive_rate:.1f}x the naive way")
+        print(f"ratio   {rate / naive_rate:.1f}x the naive way (wall clock)")
+        cores = os.cpu_count() or 1
+        print(f"cpu     {cpu:.2f} CPU-s per submission (engine) vs {naive_cpu:.2f} (naive) = {naive_cpu / cpu:.1f}x; "
+              f"on {cores} idle cores that is {cores / cpu * 60:.0f} vs {cores / naive_cpu * 60:.0f} per minute "
+              "(the world's own work not counted)")
+        print(f"machine {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end (other work slows both ways)")
         print(f"aims    >=60/min: {'yes' if rate >= 60 else 'NO'}; >=3x: {'yes' if rate >= 3 * naive_rate else 'NO'}; "
               f"<1 GB: {'yes' if mem.peak_mb < 1024 else 'NO'}")
     finally:
