@@ -245,9 +245,11 @@ def content_findings(test: dict, msgs: list[_Msg], rules: set[str], *, cal, now,
             parts = [(g["gives_reasons"], "详细原因"), (g["redirects"], "建议的解决途径")]
         lack = _missing(parts)
         if lack:
-            out.append(_finding(rule_id, "fail", f"职责范围外的答复缺少{lack}。", m, None, cal))
+            f = _finding(rule_id, "fail", f"职责范围外的答复缺少{lack}。", m, None, cal)
+            f.quote = m.signals.get("out_of_scope_quote") or f.quote
         else:
-            out.append(_finding(rule_id, "pass", "职责范围外的答复说明了原因并指明了去处。", m, "gives_reasons", cal))
+            f = _finding(rule_id, "pass", "职责范围外的答复说明了原因并指明了去处。", m, "gives_reasons", cal)
+        out.append(f)
 
     if "consult.delay_reason" in rules:
         # Only a notice that the consultation cannot be answered yet; a plain receipt is none.
