@@ -238,8 +238,10 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, content, message):
 def test_cli_missing_file_and_no_argument(tmp_path):
     result = CliRunner().invoke(main, ["grade", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2 and "cannot read" in result.output
-    result = CliRunner().invoke(main, ["grade"])
-    assert result.exit_code == 2 and "give a reply" in result.output
+    result = CliRunner().invoke(main, ["grade"])  # nothing piped in either
+    assert result.exit_code == 2 and "give the text of one reply" in result.output
+    result = CliRunner().invoke(main, ["grade"], input="您的来信已收悉。")
+    assert result.exit_code == 0 and json.loads(result.output)["acknowledges"] is True
 
 
 def test_cli_megabyte_file_is_graded(tmp_path):

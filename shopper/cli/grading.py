@@ -70,7 +70,9 @@ def grade(ctx, source: str | None, kind: str | None, lang: str | None, reply_dat
         _grade_all(ctx)
         return
     if not source:
-        raise ShopperError("give a reply to grade: a file, or - to read standard input (or --all for every test)")
+        if sys.stdin is None or sys.stdin.isatty():
+            raise ShopperError("give a reply to grade: a file, or - to read standard input (or --all for every test)")
+        source = "-"  # piped in: `cat reply.txt | shopper grade`
     from shopper.grading import MAX_CHARS, grade_text
 
     text = read_reply(source)
