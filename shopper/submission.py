@@ -119,12 +119,17 @@ def recover_interrupted(db, store: EvidenceStore | None = None) -> list[str]:
 
 def form_steps(site, kind: str):
     """The steps of the form for `kind`. An online-service application without a form of its
-    own goes through the form its service accepts with (`[[services]] accept = "complaint"`)."""
+    own goes through the form at the service's acceptance page (`[[services]] accept = "<url>"`,
+    the form whose steps open that page) or the form kind it names."""
     if kind == "application-status" and not (site.forms.get(kind) or site.forms.get("default")):
         for service in site.services:
-            form = service.get("accept") or service.get("apply")
-            if form in site.forms:
-                return site.forms[form]
+            accept = str(service.get("accept") or service.get("apply") or "").strip("/")
+            if accept in site.forms:
+                return site.forms[accept]
+            for steps in site.forms.values():
+                opens = [s for s in steps if s.action == "goto"]
+                if accept and opens and opens[0]["url"].strip("/") == accept:
+                    return steps
     return site.form_for(kind)
 
 
