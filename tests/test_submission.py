@@ -31,7 +31,7 @@ from shopper.evidence import EvidenceStore
 from shopper.scenarios import load_scenarios
 from shopper.solvers import HarnessSolver
 from shopper.submission import Engine, Job, recover_interrupted
-from tests.fixtures.submit import SUBMIT_AND_EXTRACT, closed_port_url, site_toml
+from tests.fixtures.submit import closed_port_url, site_toml
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parent.parent
