@@ -50,7 +50,7 @@ class MailboxSettings:
     use_idle: bool = True  # False: poll even if the server has IDLE
     poll_interval: float = 30.0  # seconds between polls without IDLE
     idle_renew: float = IDLE_RENEW
-    tick: float = 5.0  # how often the deadline watch runs while waiting
+    tick: float = 30.0  # how often the deadline watch runs (and IDLE is renewed) while waiting
     backoff_min: float = 1.0
     backoff_max: float = 300.0
     timeout: float = 60.0  # for any one server answer
