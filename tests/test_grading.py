@@ -269,3 +269,15 @@ def test_dev_corpus_accuracy_floors(dev_corpus):
     acc = result["accuracy"]
     low = {p: round(a, 3) for p, a in acc.items() if a < (0.85 if p in ("tone", "message_type") else 0.95)}
     assert not low, f"below the floor: {low}; misses: { {p: result['misses'][p] for p in low} }"
+
+
+@pytest.mark.parametrize("text", [
+    "1" * 20_000, "十" * 20_000, "转交" * 10_000, "\n" * 20_000, " \n" * 10_000, "> \n" * 7_000,
+    "x@" * 10_000, "A " * 10_000, "《" + "法" * 20_000, "因" * 20_000, "Dear " * 4_000,
+])
+def test_pathological_text_does_not_stall(text):
+    import time
+
+    start = time.monotonic()
+    grade_text(text, reference=REF)
+    assert time.monotonic() - start < 2.0
