@@ -278,6 +278,9 @@ def read_promise(reading, reference=None, *, calendar=None) -> Promise | None:
     from shopper.grading import Reading, detect_language, language, split_quoted
 
     if isinstance(reading, str):
+        from shopper.grading import MAX_CHARS
+
+        reading = reading[:MAX_CHARS]
         lang = language(detect_language(reading))
         own, _ = split_quoted(reading, lang)
         reading = Reading.of(own, lang)
