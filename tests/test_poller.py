@@ -132,10 +132,15 @@ def test_page_time_reads_what_the_page_shows():
     assert page_time("暂无", SHANGHAI) is None
 
 
-async def test_the_poller_decides_ack_24h_from_looks_on_both_sides_of_the_deadline(db, tmp_path, sim_clock):
+async def test_the_poller_decides_ack_24h_from_looks_on_both_sides_of_the_deadline(db, tmp_path, sim_clock,
+                                                                                 monkeypatch):
     from playwright.async_api import async_playwright
 
+    from shopper import poller
     from shopper.browser import launch
+
+    # A dense phase of 20 minutes instead of an hour: the same decisions with fewer browser rounds.
+    monkeypatch.setattr(poller, "DENSE_SPAN", timedelta(minutes=20))
 
     page = Page()
     server = _serve(page)
@@ -155,7 +160,7 @@ async def test_the_poller_decides_ack_24h_from_looks_on_both_sides_of_the_deadli
     ]
     page.timeline["REF-LATE"] = [(ACK_DEADLINE + timedelta(minutes=20), "已受理",
                                   local(ACK_DEADLINE + timedelta(minutes=20)), "暂无")]
-    page.answered = [(ACK_DEADLINE + timedelta(minutes=40), "REF-INTIME")]
+    page.answered = [(ACK_DEADLINE + timedelta(minutes=15), "REF-LATE")]
     # The far-from-the-deadline part is plain arithmetic (tested above): start the browser part
     # with the first look of each test made at submission and the clock two hours before.
     for test in (silent, in_time, late):
@@ -181,11 +186,10 @@ async def test_the_poller_decides_ack_24h_from_looks_on_both_sides_of_the_deadli
     finally:
         server.shutdown()
 
-    print(len(looks), "looks", [t.isoformat()[5:16] for t in looks])
     # Looks on both sides of the deadline, close to it; few looks far from it.
     assert ACK_DEADLINE - timedelta(minutes=1) in looks and ACK_DEADLINE + timedelta(minutes=1) in looks
     assert looks[0] == ACK_DEADLINE - timedelta(hours=2)  # overdue after 4 sparse hours: looked at once
-    assert looks[1] == ACK_DEADLINE - timedelta(hours=1)  # then nothing until the dense hour
+    assert looks[1] == ACK_DEADLINE - timedelta(minutes=20)  # then nothing until the dense phase
 
     def kinds(test):
         return [(e["kind"], (e["detail"] or {}).get("rule")) for e in timeline(db, test["id"])]
@@ -206,5 +210,7 @@ async def test_the_poller_decides_ack_24h_from_looks_on_both_sides_of_the_deadli
     late_ack = [e for e in timeline(db, late["id"]) if e["kind"] == "acknowledged"][0]
     assert late_ack["window_start"] >= "2026-12-01T02:00:00+00:00"  # seen only after the deadline
     assert late_ack["at"] == "2026-12-01T02:20:00+00:00"
+    listed = [e for e in timeline(db, late["id"]) if e["kind"] == "replied"]
+    assert listed and listed[0]["detail"] == {"answered_list": True}  # read off the public answered list
     passed = [e for e in timeline(db, late["id"]) if e["kind"] == "deadline_passed"][0]
     assert passed["at"] == "2026-12-01T02:00:00+00:00"
