@@ -106,7 +106,7 @@ class _Runner:
         self.context = context
         self.solvers = solvers
         self.timeout_ms = timeout_ms
-        self.images = watch_images(page)
+        self.images = _images.get(page)
         self.extracted: dict[str, str] = {}
         self._charsets: dict = {}
 
@@ -298,7 +298,7 @@ class _Runner:
         data = None
         if src.startswith("data:"):
             data = base64.b64decode(src.split(",", 1)[1])
-        elif src:
+        elif src and self.images is not None:
             deadline = time.monotonic() + timeout / 1000
             while src not in self.images.bodies and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
@@ -348,5 +348,7 @@ async def run_steps(page, steps: list[Step], context: dict, solvers=None, *, tim
     values are added to it). `on_submit(index, step)` is awaited right before the step that sends
     the form (see `submit_point`); `stop_before_submit` ends there (a dry run).
     Raises `StepFailed` when the page does not do what the steps expect."""
+    if any(step.action == "captcha" for step in steps):
+        watch_images(page)  # the captcha's bytes must be caught as they arrive
     runner = _Runner(page, context, solvers, timeout_ms or context.get("timeout_ms") or DEFAULT_TIMEOUT_MS)
     return await runner.run(steps, on_submit=on_submit, stop_before_submit=stop_before_submit)

@@ -287,7 +287,8 @@ class Engine:
             options["storage_state"] = kept
         context = await self.browser.new_context(**options)
         page = await context.new_page()
-        watch_images(page)
+        if any(step.action == "captcha" for step in [*plan["steps"], *site.login]):
+            watch_images(page)
         return context, page, bool(kept)
 
     async def _login(self, site, plan, browser_context, page) -> None:
