@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
-
 from shopper.clock import get_clock
 from shopper.poller import next_due_at, next_poll_at, page_time, poll_due
 from shopper.sites import load_site_file
