@@ -173,7 +173,7 @@ class _Runner:
                 err.index = index
                 raise StepFailed(step, err.reason, index) from err
             except PlaywrightTimeout:
-                raise StepFailed(step, _timeout_reason(step, self._timeout(step)), index) from None
+                raise StepFailed(step, self._timeout_reason(step), index) from None
             except PlaywrightError as err:
                 raise StepFailed(step, _first_line(err), index) from None
         return self.extracted
@@ -203,7 +203,14 @@ class _Runner:
         elif action == "check":
             await self._locator(step).check(timeout=timeout)
         elif action == "click":
-            await self._locator(step).click(timeout=timeout)
+            locator = self._locator(step)
+            await locator.wait_for(state="visible", timeout=timeout)
+            try:
+                await locator.click(timeout=timeout)
+            except PlaywrightTimeout:
+                # The button is there: the click went out and the page has not answered (yet).
+                raise StepFailed(step, f"clicked {step['selector']!r}, but the page did not respond within "
+                                       f"{timeout / 1000:g} s (or the button stayed disabled)") from None
         elif action == "upload":
             site = self.context.get("site")
             path = Path(step["file"]).expanduser()
@@ -251,6 +258,10 @@ class _Runner:
                 self.scope = self.scope.frame_locator(step["selector"])
         else:  # parse_site refuses unknown actions; this guards hand-made steps
             raise StepFailed(step, f"unknown action {action!r}")
+
+    def _timeout_reason(self, step: Step) -> str:
+        target = step.get("selector") or step.get("image") or ""
+        return f"nothing matches {target!r} within {self._timeout(step) / 1000:g} s (the page changed?)"
 
     async def _shown(self) -> str:
         """What the page says instead (its first words), to make the reason useful."""
@@ -333,11 +344,6 @@ def _match(text: str, pattern: re.Pattern | None) -> str | None:
 def _first_line(err: Exception) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
-
-
-def _timeout_reason(step: Step, timeout_ms: int) -> str:
-    target = step.get("selector") or step.get("image") or ""
-    return f"nothing matches {target!r} within {timeout_ms / 1000:g} s (the page changed?)"
 
 
 async def run_steps(page, steps: list[Step], context: dict, solvers=None, *, timeout_ms: int | None = None,

@@ -357,3 +357,15 @@ async def test_every_form_variant_of_the_demo_world(db, world, shared_browser, s
     assert reading["sww"].out_of_scope and reading["fgj"].out_of_scope and reading["fgj"].kind == "consultation"
     assert reading["jw"].kind == "suggestion"
     assert not any([reading["jtw"].important, reading["jtw"].subordinate, reading["jtw"].out_of_scope])
+
+
+async def test_no_answer_after_sending_is_uncertain_not_a_finding(db, shared_browser, form_server, write_site, scenarios):
+    # The agency takes longer to answer than the engine waits: the form may have arrived.
+    site = write_site(site_toml(form_server.url, "slowlone"), "slowlone")
+    async with _engine(db, shared_browser, timeout_ms=1000) as engine:
+        row = await engine.submit(site, scenarios["complaint-noise"])
+    assert row["state"] == "uncertain" and "did not respond" in row["error"], row["error"]
+    assert db["findings"].count == 0
+    assert [e["kind"] for e in db["events"].rows_where("test_id = ?", [row["id"]])] == ["uncertain"]
+    assert [n["kind"] for n in db["notifications"].rows_where("test_id = ?", [row["id"]])] == ["uncertain"]
+    assert db["evidence"].count_where("test_id = ? and note = 'before submit'", [row["id"]]) == 1
