@@ -120,6 +120,17 @@ def _reply_message(test: dict, site, text: str, when: datetime) -> bytes:
     return head.encode("utf-8") + body
 
 
+def _already_received(db, test_id: str, reply: str) -> bool:
+    """The same answer already came by mail: one answer seen in two places is recorded once."""
+    probe = re.sub(r"\s+", "", reply)[:40]
+    if not probe:
+        return False
+    for own, text in db.execute("SELECT own_text, text FROM messages WHERE test_id = ?", [test_id]).fetchall():
+        if probe in re.sub(r"\s+", "", own or text or ""):
+            return True
+    return False
+
+
 def record_observation(db, test: dict, site, values: dict, now: datetime, config=None) -> list[str]:
     """Turn one look at the status page (the values the steps extracted) into events. Returns the
     kinds of events recorded."""
@@ -152,7 +163,7 @@ def record_observation(db, test: dict, site, values: dict, now: datetime, config
     if reply in _words(site, "no_reply", NO_REPLY) or reply.strip("：: ").endswith(("暂无", "无")) and len(reply) <= 8:
         reply = ""
     reply_sha = hashlib.sha256(reply.encode("utf-8")).hexdigest() if reply else None
-    if reply and reply_sha != (previous or {}).get("reply_sha256"):
+    if reply and reply_sha != (previous or {}).get("reply_sha256") and not _already_received(db, test["id"], reply):
         raw = _reply_message(test, site, reply, at)
         row = Ingestor(db, config).ingest(raw, received_at=at, source="status_page", test_id=test["id"],
                                           window_start=window_start, mailbox=f"status:{test['id']}")

@@ -165,8 +165,9 @@ async def _serve_imap(spool: Path, port: int, user: str, password: str, poll: fl
 
 
 class _SpoolHandler:
-    def __init__(self, spool: Path):
+    def __init__(self, spool: Path, system: "MailSystem"):
         self.spool = spool
+        self.system = system
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         envelope.rcpt_tos.append(address)  # catch-all: every address is ours
@@ -179,7 +180,8 @@ class _SpoolHandler:
         delivered = b"".join(
             b"Delivered-To: " + rcpt.encode("utf-8", "replace") + b"\r\n" for rcpt in envelope.rcpt_tos
         )
-        deliver_to_spool(self.spool, delivered + content)
+        clock = self.system.clock or get_clock()
+        deliver_to_spool(self.spool, delivered + content, clock.now())
         return "250 Message accepted for delivery"
 
 
@@ -191,7 +193,7 @@ class MailSystem:
 
     def __init__(self, root: str | Path | None = None, *, user: str = "shopper",
                  password: str | None = None, smtp_port: int = 0, imap_port: int = 0,
-                 poll: float = 0.02):
+                 poll: float = 0.02, clock=None):
         self._own_root = root is None
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="shopper-mail-"))
         self.spool = self.root / "Maildir"
@@ -202,6 +204,9 @@ class MailSystem:
         self.imap_port = imap_port or free_port()
         self.imap_host = self.smtp_host = LOOPBACK
         self.poll = poll
+        # Whose time stamps a delivery: the program's clock unless told (a World on its own
+        # simulated clock sets `mail.clock = clock`, so INTERNALDATE is the world's time).
+        self.clock = clock
         self._smtp = None
         self._imap: subprocess.Popen | None = None
 
@@ -229,7 +234,7 @@ class MailSystem:
         if self._smtp is not None:
             return
         self._smtp = Controller(
-            _SpoolHandler(self.spool), hostname=LOOPBACK, port=self.smtp_port,
+            _SpoolHandler(self.spool, self), hostname=LOOPBACK, port=self.smtp_port,
             data_size_limit=64 * 1024 * 1024, enable_SMTPUTF8=True, ready_timeout=5,
         )
         self._smtp.start()
@@ -288,7 +293,7 @@ class MailSystem:
 
     def deliver(self, raw: bytes, when: datetime | None = None) -> Path:
         """Put a message straight into the mailbox (seeding many old messages fast)."""
-        return deliver_to_spool(self.spool, raw, when)
+        return deliver_to_spool(self.spool, raw, when or (self.clock or get_clock()).now())
 
     def count(self) -> int:
         """Messages delivered so far (served or waiting for the IMAP server)."""
