@@ -32,8 +32,10 @@ _GB_CHARSETS = {"gbk": "gbk", "gb2312": "gbk", "gb18030": "gb18030", "x-gbk": "g
 class StepFailed(Exception):
     """A step could not be done. `.step` is the Step, `.reason` a sentence, `.index` its position."""
 
-    def __init__(self, step: Step, reason: str, index: int | None = None):
-        self.step, self.reason, self.index = step, reason, index
+    def __init__(self, step: Step, reason: str, index: int | None = None, *, ours: bool = False):
+        # `ours`: the failure is on shopper's side (nobody solved the captcha, no SMS code came),
+        # so it says nothing about the agency's site and must not count against it.
+        self.step, self.reason, self.index, self.ours = step, reason, index, ours
         where = f"step {index + 1}" if index is not None else "step"
         line = f", line {step.line}" if step.line else ""
         target = step.get("selector") or step.get("url") or step.get("text") or step.get("ms") or ""
@@ -171,7 +173,7 @@ class _Runner:
                           step.get("selector") or step.get("url") or "", time.monotonic() - started)
             except StepFailed as err:
                 err.index = index
-                raise StepFailed(step, err.reason, index) from err
+                raise StepFailed(step, err.reason, index, ours=err.ours) from err
             except PlaywrightTimeout:
                 raise StepFailed(step, self._timeout_reason(step), index) from None
             except PlaywrightError as err:
@@ -223,13 +225,13 @@ class _Runner:
             await self._captcha(step)
         elif action == "sms_code":
             if self.solvers is None:
-                raise StepFailed(step, "the site asks for an SMS code and no solver is set")
+                raise StepFailed(step, "the site asks for an SMS code and no solver is set", ours=True)
             persona = self.context.get("persona")
             phone = getattr(persona, "phone", None) or (persona or {}).get("phone")
             try:
                 code = await self.solvers.sms_code(phone, **self._ids())
             except ShopperError as err:
-                raise StepFailed(step, f"no SMS code: {err}") from None
+                raise StepFailed(step, f"no SMS code: {err}", ours=True) from None
             await self._fill(step, self._locator(step), code)
         elif action == "wait":
             if step.get("selector"):
@@ -301,7 +303,7 @@ class _Runner:
 
     async def _captcha(self, step: Step) -> None:
         if self.solvers is None:
-            raise StepFailed(step, "the site asks for a captcha and no solver is set")
+            raise StepFailed(step, "the site asks for a captcha and no solver is set", ours=True)
         timeout = self._timeout(step)
         image = self.scope.locator(step["image"]).first
         await image.wait_for(state="visible", timeout=timeout)
@@ -320,7 +322,7 @@ class _Runner:
         try:
             answer = await self.solvers.captcha(data, **self._ids())
         except ShopperError as err:
-            raise StepFailed(step, f"captcha not solved: {err}") from None
+            raise StepFailed(step, f"captcha not solved: {err}", ours=True) from None
         await self._fill(step, self._locator(step), answer)
 
 

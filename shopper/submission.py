@@ -409,7 +409,10 @@ class Engine:
             shas.insert(0, sent["before"])
         kind_zh = KIND_ZH.get(scenario.kind, scenario.kind)
         refused = any(w in shown.lower() for w in ERROR_WORDS)
-        if sent["past"] and not refused:
+        if err.ours and not sent["past"]:
+            # Nobody read the captcha or the SMS code in time: the test failed, the site did not.
+            state = "failed"
+        elif sent["past"] and not refused:
             # The form may have gone through; only a person can tell. Not the site's fault (yet).
             state = "uncertain"
         else:

@@ -65,4 +65,6 @@ async def test_an_unanswered_captcha_fails_the_test_with_a_clear_reason(world, w
     assert "nobody typed the captcha" in failed.text, failed.text
     (test,) = db["tests"].rows
     assert test["state"] == "failed" and "nobody typed the captcha" in (test["error"] or "")
+    # The supervisor's silence says nothing about the agency: no finding against its site.
+    assert db["findings"].count_where("test_id = ?", [test["id"]]) == 0
     await bot.stop()
