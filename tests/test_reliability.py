@@ -39,15 +39,14 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 @pytest.fixture
-def fast_world(mail_system):
+def fast_world(own_mail_system):
     from shopper.demo.world import World
 
     clock = SimulatedClock(START, speed=SPEED)
-    previous, mail_system.clock = mail_system.clock, clock  # deliveries dated on the world's time line
-    world = World(clock, mail=mail_system, seed=5).start()
+    own_mail_system.clock = clock  # deliveries dated on the world's time line
+    world = World(clock, mail=own_mail_system, seed=5).start()
     yield world
     world.stop()
-    mail_system.clock = previous
 
 
 def _serve(env, log_path: Path) -> subprocess.Popen:
@@ -58,7 +57,8 @@ def _serve(env, log_path: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice(tmp_path, fast_world, mail_system):
+def test_sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice(tmp_path, fast_world, own_mail_system):
+    mail_system = own_mail_system
     world = fast_world
     db_path = tmp_path / "shopper.db"
     config = tmp_path / "config.toml"
@@ -122,7 +122,10 @@ concurrency = 2
         last = max(from_iso(r["submitted_at"]) for r in db["tests"].rows if r["submitted_at"])
         # Let 24 simulated hours pass after the last test, so every acknowledgement deadline is due.
         _wait_for(lambda: world.clock.now() > last + timedelta(hours=25), 120, "a simulated day to pass")
-        time.sleep(2)
+        world.clock.set_speed(0)  # the agencies stop writing; the daemon catches up with what they sent
+        _wait_for(lambda: db["messages"].count_where("source = 'email'") >= len(world.outbox), 60,
+                  "every mail sent to be recorded")
+        time.sleep(1)
         os.killpg(daemon.pid, signal.SIGTERM)
         assert daemon.wait(60) is not None
     finally:
