@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 
@@ -33,10 +34,27 @@ from shopper.timeline import due_deadlines, record_event
 
 log = logging.getLogger(__name__)
 
-SPARSE = timedelta(hours=4)
-DENSE = timedelta(minutes=10)
-DENSE_SPAN = timedelta(hours=1)
-EDGE = timedelta(minutes=1)
+@dataclass(frozen=True)
+class Pace:
+    """How often a status page is looked at: every `sparse` when nothing is due, every `dense` in
+    the `dense_span` before a deadline and after it, and one look `edge` before and after it.
+    `[poller] sparse_hours`, `dense_minutes`, `dense_span_minutes`, `edge_minutes` change it."""
+
+    sparse: timedelta = timedelta(hours=4)
+    dense: timedelta = timedelta(minutes=10)
+    dense_span: timedelta = timedelta(hours=1)
+    edge: timedelta = timedelta(minutes=1)
+
+    @classmethod
+    def from_config(cls, config) -> "Pace":
+        if config is None:
+            return cls()
+        get = lambda key, default: float(config.get("poller", key, default))  # noqa: E731
+        return cls(timedelta(hours=get("sparse_hours", 4)), timedelta(minutes=get("dense_minutes", 10)),
+                   timedelta(minutes=get("dense_span_minutes", 60)), timedelta(minutes=get("edge_minutes", 1)))
+
+
+PACE = Pace()
 
 ACK_WORDS = ("已受理", "受理中", "待处理", "处理中", "办理中", "已转办", "已交办", "已签收")
 REPLY_WORDS = ("已处理", "已办结", "已答复", "已回复", "办结", "已完成")
@@ -47,24 +65,24 @@ _TIME = re.compile(r"(\d{4})[-/年.](\d{1,2})[-/月.](\d{1,2})日?\s*(\d{1,2})[:
 
 
 def next_poll_at(test: dict, now: datetime, deadlines: list[datetime] | None = None,
-                 last_poll: datetime | None = None) -> datetime:
+                 last_poll: datetime | None = None, pace: Pace = PACE) -> datetime:
     """When to look at this test's status page next, given its pending rule `deadlines` and the
-    last look: never looked → now; otherwise every SPARSE hours, every DENSE minutes in the hour
-    before a deadline, one look EDGE before it and one EDGE after it, and DENSE for an hour after."""
+    last look: never looked → now; otherwise every `pace.sparse`, every `pace.dense` in the span
+    before a deadline, one look `pace.edge` before it and one after it, and dense for a span after."""
     if last_poll is None:
         return now
     base = last_poll
-    candidates = [base + SPARSE]
+    candidates = [base + pace.sparse]
     for d in deadlines or []:
-        if base < d - EDGE:
-            if d - EDGE - base > DENSE_SPAN:
-                candidates.append(d - DENSE_SPAN)
+        if base < d - pace.edge:
+            if d - pace.edge - base > pace.dense_span:
+                candidates.append(d - pace.dense_span)
             else:
-                candidates.append(min(base + DENSE, d - EDGE))
-        elif base < d + EDGE:
-            candidates.append(d + EDGE)
-        elif base < d + DENSE_SPAN:
-            candidates.append(base + DENSE)
+                candidates.append(min(base + pace.dense, d - pace.edge))
+        elif base < d + pace.edge:
+            candidates.append(d + pace.edge)
+        elif base < d + pace.dense_span:
+            candidates.append(base + pace.dense)
     return min(candidates)
 
 
@@ -227,24 +245,24 @@ def _pending(db, now: datetime) -> dict[str, list[datetime]]:
     return pending
 
 
-def _schedule(db, now: datetime) -> list[tuple[datetime, dict]]:
+def _schedule(db, now: datetime, pace: Pace = PACE) -> list[tuple[datetime, dict]]:
     pending = _pending(db, now)
     out = []
     for test in _open_tests(db):
         state = _state(db, test["id"])
         last = from_iso(state["polled_at"]) if state else None
-        out.append((next_poll_at(test, now, pending.get(test["id"]), last), test))
+        out.append((next_poll_at(test, now, pending.get(test["id"]), last, pace), test))
     return out
 
 
-def due_tests(db, now: datetime, *, force: bool = False) -> list[dict]:
+def due_tests(db, now: datetime, *, force: bool = False, pace: Pace = PACE) -> list[dict]:
     """Open tests with a reference number whose next look is due at `now`."""
-    return [test for at, test in _schedule(db, now) if force or at <= now]
+    return [test for at, test in _schedule(db, now, pace) if force or at <= now]
 
 
-def next_due_at(db, now: datetime | None = None) -> datetime | None:
+def next_due_at(db, now: datetime | None = None, pace: Pace = PACE) -> datetime | None:
     """The next moment any open test's status page is due (None: no test to poll)."""
-    times = [at for at, _ in _schedule(db, now or get_clock().now())]
+    times = [at for at, _ in _schedule(db, now or get_clock().now(), pace)]
     return min(times) if times else None
 
 
@@ -261,7 +279,9 @@ async def poll_due(db, config=None, sites: dict | None = None, *, browser=None, 
 
         config = config or Config.load()
         sites = load_sites(config.sites_dir)
-    tests = [t for t in due_tests(db, now, force=force) if t["agency_id"] in sites and sites[t["agency_id"]].status]
+    pace = Pace.from_config(config)
+    tests = [t for t in due_tests(db, now, force=force, pace=pace)
+             if t["agency_id"] in sites and sites[t["agency_id"]].status]
     result = {"polled": 0, "events": [], "errors": []}
     if not tests and not force:
         return result

@@ -109,10 +109,27 @@ class Site:
 
     def takes(self, kind: str) -> bool:
         """Whether the site has a form for this kind of request."""
-        return bool(self.forms.get(kind) or self.forms.get("default"))
+        return bool(self._form(kind))
+
+    def _form(self, kind: str) -> list[Step] | None:
+        steps = self.forms.get(kind) or self.forms.get("default")
+        if steps or kind != "application-status":
+            return steps
+        # An online-service application without a form of its own goes through the form at the
+        # service's acceptance page (`[[services]] accept = "<url>"`: the form whose steps open
+        # that page) or the form kind it names.
+        for service in self.services:
+            accept = str(service.get("accept") or service.get("apply") or "").strip("/")
+            if accept in self.forms:
+                return self.forms[accept]
+            for candidate in self.forms.values():
+                opens = [s for s in candidate if s.action == "goto"]
+                if accept and opens and opens[0]["url"].strip("/") == accept:
+                    return candidate
+        return None
 
     def form_for(self, kind: str) -> list[Step]:
-        steps = self.forms.get(kind) or self.forms.get("default")
+        steps = self._form(kind)
         if not steps:
             raise ShopperError(f"{self.path}: no form for {kind!r} (add [[forms.{kind}.steps]] or forms.default)")
         return steps

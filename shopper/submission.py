@@ -117,22 +117,6 @@ def recover_interrupted(db, store: EvidenceStore | None = None) -> list[str]:
     return recovered
 
 
-def form_steps(site, kind: str):
-    """The steps of the form for `kind`. An online-service application without a form of its
-    own goes through the form at the service's acceptance page (`[[services]] accept = "<url>"`,
-    the form whose steps open that page) or the form kind it names."""
-    if kind == "application-status" and not (site.forms.get(kind) or site.forms.get("default")):
-        for service in site.services:
-            accept = str(service.get("accept") or service.get("apply") or "").strip("/")
-            if accept in site.forms:
-                return site.forms[accept]
-            for steps in site.forms.values():
-                opens = [s for s in steps if s.action == "goto"]
-                if accept and opens and opens[0]["url"].strip("/") == accept:
-                    return steps
-    return site.form_for(kind)
-
-
 class AlreadySubmitted(ShopperError):
     """Someone else moved the test out of `planned`: it must not be touched, let alone sent."""
 
@@ -239,7 +223,7 @@ class Engine:
         address = personas_mod.reply_address(test_id, self.config)
         writer = chosen.for_test(address)
         subject, body = scenario.render(writer, site, self.rng)
-        steps = form_steps(site, scenario.kind)
+        steps = site.form_for(scenario.kind)
         if submit_point(steps) is None:
             raise ShopperError(f"{site.path}: the {scenario.kind} form's steps never click anything, so shopper "
                                "cannot tell when the form is sent; add the click that sends it (or submit = true)")
