@@ -48,7 +48,7 @@ class Pace:
     @classmethod
     def from_config(cls, config) -> "Pace":
         if config is None:
-            return cls()
+            return PACE
         get = lambda key, default: float(config.get("poller", key, default))  # noqa: E731
         return cls(timedelta(hours=get("sparse_hours", 4)), timedelta(minutes=get("dense_minutes", 10)),
                    timedelta(minutes=get("dense_span_minutes", 60)), timedelta(minutes=get("edge_minutes", 1)))

@@ -34,6 +34,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -143,10 +144,16 @@ class Site:
         return BusinessCalendar(self.calendar, self.timezone, OfficeHours.parse(self.office_hours), overrides or {})
 
 
+@lru_cache(maxsize=1024)
+def _compiled(template: str) -> jinja2.Template:
+    # Steps are rendered for every test and every status look; compiling is the costly part.
+    return _jinja.from_string(template)
+
+
 def render(template: str, **context) -> str:
     """Render a step's template; a missing variable is an error, not an empty string."""
     try:
-        return _jinja.from_string(template).render(**context)
+        return _compiled(template).render(**context)
     except jinja2.TemplateError as err:
         raise ShopperError(f"template {template!r}: {err}") from err
 

@@ -124,6 +124,15 @@ def test_next_poll_at_is_sparse_far_from_a_deadline_and_dense_around_it():
     assert next_poll_at({}, MON_10, [d], d + timedelta(hours=2)) == d + timedelta(hours=6)
 
 
+def test_pace_comes_from_the_config():
+    from shopper.config import Config
+    from shopper.poller import Pace
+
+    pace = Pace.from_config(Config(None, {"poller": {"sparse_hours": 24, "dense_minutes": 30}}))
+    assert pace.sparse == timedelta(hours=24) and pace.dense == timedelta(minutes=30)
+    assert next_poll_at({}, MON_10, [], MON_10, pace) == MON_10 + timedelta(hours=24)
+
+
 def test_page_time_reads_what_the_page_shows():
     assert page_time("受理时间：2026-12-01 09:30", SHANGHAI) == datetime(2026, 12, 1, 9, 30, tzinfo=SHANGHAI)
     assert page_time("2026年12月1日 9:05:07", SHANGHAI) == datetime(2026, 12, 1, 9, 5, 7, tzinfo=SHANGHAI)
@@ -138,7 +147,7 @@ async def test_the_poller_decides_ack_24h_from_looks_on_both_sides_of_the_deadli
     from shopper.browser import launch
 
     # A dense phase of 20 minutes instead of an hour: the same decisions with fewer browser rounds.
-    monkeypatch.setattr(poller, "DENSE_SPAN", timedelta(minutes=20))
+    monkeypatch.setattr(poller, "PACE", poller.Pace(dense_span=timedelta(minutes=20)))
 
     page = Page()
     server = _serve(page)

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 DEMO_START = datetime.fromisoformat("2026-11-30T08:00:00+08:00")
 DEMO_DAYS = 7
 STEP = timedelta(minutes=10)
+# Status pages are looked at once a simulated hour, so the looks due by then go out side by side.
+POLL_EVERY_STEPS = 6
 DEMO_PASSWORD_SECRET = "demo_account"
 
 
@@ -50,9 +52,9 @@ def _config(out_dir: Path):
         "office": {"reply_domain": "reply.demo.shopper.test", "name": "市政府办公厅（演示）"},
         "paths": {"evidence": str(out_dir / "evidence")},
         "browser": {"concurrency": 4, "per_agency": 1},
-        # A week in a couple of minutes: status pages looked at daily, and half-hourly around a
+        # A week in a couple of minutes: status pages looked at daily, and hourly around a
         # deadline, instead of every few hours and every ten minutes (each look is a page load).
-        "poller": {"sparse_hours": 24, "dense_minutes": 30},
+        "poller": {"sparse_hours": 24, "dense_minutes": 60, "dense_span_minutes": 60},
     })
 
 
@@ -104,15 +106,19 @@ async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progr
     solver = HarnessSolver(world.base_url)
     try:
         async with Engine(db, config, solver=solver) as engine:
+            step = 0
             while clock.now() < end:
                 now = clock.now()
-                await run_due(db, engine, sites, scenarios, now)
+                step += 1
+                work = [run_due(db, engine, sites, scenarios, now)]
+                if step % POLL_EVERY_STEPS == 0:
+                    work.append(poll_due(db, config, sites, browser=engine.browser, solver=solver, now=now))
+                await asyncio.gather(*work)  # the browser sends and looks side by side
                 sent = len(world.outbox)
                 world.tick()
                 if len(world.outbox) > sent:
                     await _delivered(mail)
                 await watcher.catch_up(client, uid_validity)
-                await poll_due(db, config, sites, browser=engine.browser, solver=solver, now=now)
                 raise_passed_deadlines(db, now)
                 clock.advance(STEP)
                 if progress is not None:
@@ -126,9 +132,10 @@ async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progr
 
 
 def run_demo(out_dir: str | Path = "demo-out", *, days: int = DEMO_DAYS, seed: int = 2026, pdf: bool = True,
-             progress=None) -> DemoResult:
-    """Run the demo into `out_dir` (replacing an earlier demo there). `progress(now)` is called
-    after every simulated step."""
+             gap_hours: float = 3.0, progress=None) -> DemoResult:
+    """Run the demo into `out_dir` (replacing an earlier demo there). Tests are sent in the first
+    `days - 2.5` days (at least one), `gap_hours` apart at one agency, and the agencies are watched
+    until `days` have passed. `progress(now)` is called after every simulated step."""
     from shopper import agencies, campaigns
     from shopper.db import open_database
     from shopper.demo.mail import MailSystem
@@ -160,7 +167,8 @@ def run_demo(out_dir: str | Path = "demo-out", *, days: int = DEMO_DAYS, seed: i
             campaigns.plan(
                 db, "demo-week", sites=demo_sites, scenarios=scenarios, agencies=sorted(demo_sites),
                 scenario_ids=sorted(scenarios), start=DEMO_START + timedelta(hours=1),
-                end=DEMO_START + timedelta(days=4, hours=12), gap=timedelta(hours=3), owner="demo", seed=seed,
+                end=DEMO_START + timedelta(days=max(1.0, days - 2.5)), gap=timedelta(hours=gap_hours),
+                owner="demo", seed=seed,
             )
             campaigns.set_state(db, "demo-week", "running")
             asyncio.run(_simulate(db, config, world, mail, demo_sites, scenarios, clock, end, progress))
