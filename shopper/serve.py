@@ -2,7 +2,7 @@
 
 It runs, side by side in one event loop: the campaign scheduler, the mailbox watcher (which also
 raises passed deadlines on time), the status-page poller, the deadline watch, grading as answers
-arrive, the bot, and a health line in the log every minute. Each part runs in a guard that logs
+arrive, the daily site checks, the bot, and a health line in the log every minute. Each part runs in a guard that logs
 what went wrong and tries again with backoff, so an IMAP server or an agency site that goes away
 and comes back costs a retry, not the daemon. SIGTERM and SIGINT stop it gracefully: no new test
 starts, tests in the browser finish, and the bot's outbox is left for the next start.
@@ -120,6 +120,8 @@ class Daemon:
                 asyncio.create_task(guarded("grading", self._grade, self.stop, self.health, every=self.grade_every)),
                 asyncio.create_task(guarded("poller", lambda: self._poll(engine, sites), self.stop, self.health,
                                             every=self.poll_every)),
+                asyncio.create_task(guarded("site checks", lambda: self._check(engine, sites), self.stop,
+                                            self.health, every=3600)),
                 asyncio.create_task(guarded("health", self._health, self.stop, self.health, every=self.health_every,
                                             real_time=True)),
             ]
@@ -161,6 +163,14 @@ class Daemon:
         from shopper.poller import poll_due
 
         await poll_due(self.db, self.config, sites, browser=engine.browser, solver=self.solver)
+
+    async def _check(self, engine, sites) -> None:
+        """Article 10: every site checked every day (complaint column, links, services, disclosure)."""
+        from shopper.checks import due_checks, run_checks_many
+
+        due = due_checks(self.db, sorted(sites))
+        if due:
+            await run_checks_many(self.db, self.config, [sites[a] for a in due], browser=engine.browser)
 
     async def _health(self) -> None:
         log.info(self.health.line(self.db))

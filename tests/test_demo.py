@@ -1,6 +1,6 @@
 """The demo end to end: its findings match each demo agency's behaviour profile.
 
-A shortened demo (four simulated days, tests sent in the first one and a half) through the real
+A shortened demo (five simulated days, tests sent in the first one and a half) through the real
 browser, the real mail system and the real status pages, then the ranking, the findings per
 agency, the report and the letters.
 """
@@ -16,7 +16,7 @@ from shopper.demo.run import run_demo
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(out, days=4, pdf=False, gap_hours=1.5, seed=7)
+    return run_demo(out, days=5, send_days=1.5, pdf=False, gap_hours=1.5, seed=7)
 
 
 def verdicts(db, agency: str, rule: str) -> list[str]:

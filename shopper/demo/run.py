@@ -89,6 +89,7 @@ async def _delivered(mail, patience: float = 2.0) -> None:
 
 
 async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progress=None) -> None:
+    from shopper.checks import run_checks_many
     from shopper.mailbox import IMAPClient, MailboxSettings, MailboxWatcher
     from shopper.poller import poll_due
     from shopper.scheduler import run_due
@@ -106,6 +107,11 @@ async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progr
     solver = HarnessSolver(world.base_url)
     try:
         async with Engine(db, config, solver=solver) as engine:
+            # The site checks (complaint column, links, online services, disclosure) run once,
+            # beside the first days of the campaign, quickly rather than politely: it is our world.
+            checks = asyncio.create_task(run_checks_many(
+                db, config, list(sites.values()), browser=engine.browser,
+                depth=2, pages=20, delay=0.02, slow_after=2.0))
             step = 0
             while clock.now() < end:
                 now = clock.now()
@@ -127,15 +133,16 @@ async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progr
             await _delivered(mail)
             await watcher.catch_up(client, uid_validity)
             raise_passed_deadlines(db, clock.now())
+            await checks
     finally:
         await client.logout()
 
 
 def run_demo(out_dir: str | Path = "demo-out", *, days: int = DEMO_DAYS, seed: int = 2026, pdf: bool = True,
-             gap_hours: float = 3.0, progress=None) -> DemoResult:
+             gap_hours: float = 3.0, send_days: float | None = None, progress=None) -> DemoResult:
     """Run the demo into `out_dir` (replacing an earlier demo there). Tests are sent in the first
-    `days - 2.5` days (at least one), `gap_hours` apart at one agency, and the agencies are watched
-    until `days` have passed. `progress(now)` is called after every simulated step."""
+    `send_days` (default `days - 2.5`, at least one), `gap_hours` apart at one agency, and the
+    agencies are watched until `days` have passed. `progress(now)` is called after every step."""
     from shopper import agencies, campaigns
     from shopper.db import open_database
     from shopper.demo.mail import MailSystem
@@ -167,7 +174,7 @@ def run_demo(out_dir: str | Path = "demo-out", *, days: int = DEMO_DAYS, seed: i
             campaigns.plan(
                 db, "demo-week", sites=demo_sites, scenarios=scenarios, agencies=sorted(demo_sites),
                 scenario_ids=sorted(scenarios), start=DEMO_START + timedelta(hours=1),
-                end=DEMO_START + timedelta(days=max(1.0, days - 2.5)), gap=timedelta(hours=gap_hours),
+                end=DEMO_START + timedelta(days=send_days or max(1.0, days - 2.5)), gap=timedelta(hours=gap_hours),
                 owner="demo", seed=seed,
             )
             campaigns.set_state(db, "demo-week", "running")
