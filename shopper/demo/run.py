@@ -89,7 +89,6 @@ async def _delivered(mail, patience: float = 2.0) -> None:
 
 
 async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progress=None) -> None:
-    from shopper.checks import run_checks_many
     from shopper.mailbox import IMAPClient, MailboxSettings, MailboxWatcher
     from shopper.poller import poll_due
     from shopper.scheduler import run_due
@@ -107,11 +106,6 @@ async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progr
     solver = HarnessSolver(world.base_url)
     try:
         async with Engine(db, config, solver=solver) as engine:
-            # The site checks (complaint column, links, online services, disclosure) run once,
-            # beside the first days of the campaign, quickly rather than politely: it is our world.
-            checks = asyncio.create_task(run_checks_many(
-                db, config, list(sites.values()), browser=engine.browser,
-                depth=2, pages=20, delay=0.02, slow_after=2.0))
             step = 0
             while clock.now() < end:
                 now = clock.now()
@@ -133,7 +127,6 @@ async def _simulate(db, config, world, mail, sites, scenarios, clock, end, progr
             await _delivered(mail)
             await watcher.catch_up(client, uid_validity)
             raise_passed_deadlines(db, clock.now())
-            await checks
     finally:
         await client.logout()
 
