@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 DEMO_START = datetime.fromisoformat("2026-11-30T08:00:00+08:00")
 DEMO_DAYS = 7
 STEP = timedelta(minutes=10)
-# Status pages are looked at once a simulated hour, so the looks due by then go out side by side.
-POLL_EVERY_STEPS = 6
+# Status pages are looked at every two simulated hours, so the looks due by then go out side by side.
+POLL_EVERY_STEPS = 12
 DEMO_PASSWORD_SECRET = "demo_account"
 
 
@@ -52,9 +52,9 @@ def _config(out_dir: Path):
         "office": {"reply_domain": "reply.demo.shopper.test", "name": "市政府办公厅（演示）"},
         "paths": {"evidence": str(out_dir / "evidence")},
         "browser": {"concurrency": 4, "per_agency": 1},
-        # A week in a couple of minutes: status pages looked at daily, and hourly around a
+        # A week in under three minutes: status pages looked at daily, and two-hourly around a
         # deadline, instead of every few hours and every ten minutes (each look is a page load).
-        "poller": {"sparse_hours": 24, "dense_minutes": 60, "dense_span_minutes": 60},
+        "poller": {"sparse_hours": 24, "dense_minutes": 120, "dense_span_minutes": 120},
     })
 
 
