@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def _refuse(db, test: dict, reason: str) -> dict:
-    """A planned test that can no longer run (its site or scenario file is gone) fails visibly."""
+    """A planned test that can no longer run fails visibly (only if nobody moved it on meanwhile)."""
     db.execute("update tests set state = 'failed', error = ?, updated_at = ? where id = ? and state = 'planned'",
                [reason, to_iso(get_clock().now()), test["id"]])
     db.conn.commit()
@@ -48,10 +48,7 @@ async def run_due(db, engine: Engine, sites: dict, scenarios: dict, now: datetim
         if result.get("state") == "refused":
             # Refused before the browser (no account, a template that no longer renders): it
             # would be refused again on every tick, so it fails now, visibly — if still planned.
-            db.execute("update tests set state = 'failed', error = ?, updated_at = ? where id = ? and state = 'planned'",
-                       [result["error"], to_iso(get_clock().now()), result["id"]])
-            db.conn.commit()
-            result = {**result, "state": "failed"}
+            result = _refuse(db, result, result["error"])
         results.append(result)
     for campaign_id in {t["campaign_id"] for t in due}:
         if campaigns.finish_if_done(db, campaign_id):
